@@ -1,0 +1,93 @@
+//! The native REST API under `/v1`, its OpenAPI 3.1 document, and the operations endpoints
+//! served at the root whatever the mounts (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`,
+//! `/docs`, `/.well-known/jwks.json`).
+
+mod auth;
+pub mod dto;
+mod ops;
+mod orgs;
+pub mod problem;
+mod roles;
+mod users;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::core::model::{ClientInfo, Principal};
+use crate::http::{bearer_token, client_info, AppState};
+use problem::Problem;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Latchkey",
+        description = "Latchkey's native API: users, credentials, roles, organizations and sessions. \
+            Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` per kind.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Login, refresh, logout, registration"),
+        (name = "me", description = "The caller's own account"),
+        (name = "users", description = "User administration (admins)"),
+        (name = "roles", description = "Roles and role assignments (admins)"),
+        (name = "organizations", description = "Organizations and membership (admins)"),
+        (name = "operations", description = "Health, readiness, metrics, keys")
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The native API and operations routes, and the OpenAPI document describing all of them.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(roles::router())
+        .merge(orgs::router())
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+/// The authenticated caller. Rejects with a 401 problem.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers);
+        Ok(Auth(st.svc.authenticate(token).await?))
+    }
+}
+
+/// Where the request came from.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(client_info(parts)))
+    }
+}

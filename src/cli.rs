@@ -1,0 +1,555 @@
+//! The `latchkey` command line: `serve`, `migrate`, and operator commands that act on the
+//! same database (`user …`, `keys rotate`). Every flag also reads an environment variable.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::core::error::CoreError;
+use crate::core::model::{PageRequest, UserId, UserQuery};
+use crate::core::password::HashParams;
+use crate::core::service::NewAccount;
+use crate::core::{roles, CoreConfig, Latchkey};
+use crate::store::{redact_url, PoolConfig, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Latchkey: a fast, secure identity service",
+    long_about = "Latchkey keeps users, passwords, roles, organizations and sessions in one core and \
+serves them over a native REST API (/v1) and wire-compatible dialects.\n\n\
+Quick start:  latchkey serve        (SQLite file latchkey.db in this directory)\n\
+Then:         curl http://127.0.0.1:8080/healthz   and open http://127.0.0.1:8080/docs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database and bootstraps an admin on first start).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage users directly in the database.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: a SQLite file path (created on first start) or postgres://user@host/db.
+    #[arg(
+        long = "database",
+        env = "LATCHKEY_DATABASE_URL",
+        default_value = "latchkey.db",
+        value_name = "URL"
+    )]
+    pub database: String,
+    /// Largest number of database connections this process opens.
+    #[arg(
+        long,
+        env = "LATCHKEY_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub db_max_connections: u32,
+    /// Log format.
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "LATCHKEY_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+    /// Turn off self-registration (POST /v1/auth/register).
+    #[arg(long, env = "LATCHKEY_NO_REGISTRATION")]
+    pub no_registration: bool,
+    #[command(flatten)]
+    pub core: CoreArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CoreArgs {
+    /// Access token lifetime in seconds.
+    #[arg(
+        long,
+        env = "LATCHKEY_ACCESS_TTL",
+        default_value_t = 900,
+        value_name = "SECS"
+    )]
+    pub access_ttl: u64,
+    /// A session ends after this many seconds without a refresh.
+    #[arg(long, env = "LATCHKEY_SESSION_IDLE", default_value_t = 7 * 24 * 3600, value_name = "SECS")]
+    pub session_idle: u64,
+    /// A session ends this many seconds after login, whatever its use.
+    #[arg(long, env = "LATCHKEY_SESSION_LIFETIME", default_value_t = 30 * 24 * 3600, value_name = "SECS")]
+    pub session_lifetime: u64,
+    /// argon2id memory cost in KiB.
+    #[arg(
+        long,
+        env = "LATCHKEY_ARGON2_MEMORY_KIB",
+        default_value_t = 19_456,
+        value_name = "KIB"
+    )]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    #[arg(
+        long,
+        env = "LATCHKEY_ARGON2_ITERATIONS",
+        default_value_t = 2,
+        value_name = "N"
+    )]
+    pub argon2_iterations: u32,
+    /// argon2id parallelism.
+    #[arg(
+        long,
+        env = "LATCHKEY_ARGON2_PARALLELISM",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    pub argon2_parallelism: u32,
+    /// Token issuer (`iss`).
+    #[arg(long, env = "LATCHKEY_ISSUER", default_value = "latchkey")]
+    pub issuer: String,
+    /// Token audience (`aud`).
+    #[arg(long, env = "LATCHKEY_AUDIENCE", default_value = "latchkey")]
+    pub audience: String,
+}
+
+impl Default for CoreArgs {
+    fn default() -> Self {
+        CoreArgs {
+            access_ttl: 900,
+            session_idle: 7 * 24 * 3600,
+            session_lifetime: 30 * 24 * 3600,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            issuer: "latchkey".into(),
+            audience: "latchkey".into(),
+        }
+    }
+}
+
+impl CoreArgs {
+    pub fn to_config(&self, allow_registration: bool) -> Result<CoreConfig, String> {
+        let hash = HashParams {
+            m_kib: self.argon2_memory_kib,
+            t: self.argon2_iterations,
+            p: self.argon2_parallelism,
+        };
+        hash.validate()?;
+        if self.access_ttl == 0 || self.session_idle == 0 || self.session_lifetime == 0 {
+            return Err("token and session lifetimes must be at least 1 second".into());
+        }
+        Ok(CoreConfig {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            access_ttl_secs: self.access_ttl,
+            session_idle_secs: self.session_idle,
+            session_lifetime_secs: self.session_lifetime,
+            allow_registration,
+            hash,
+            ..CoreConfig::default()
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input with --password-stdin,
+    /// otherwise a random one is generated and printed.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// A role to grant (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Grant the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (id, username, email, active, roles).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Free-text filter over username, email and names.
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many users.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Set a user's password (ends all their sessions).
+    SetPassword {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Username, email or numeric id.
+        user: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Grant a role to a user (the role is created if needed).
+    Grant {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Username, email or numeric id.
+        user: String,
+        role: String,
+    },
+    /// Remove a role from a user.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Username, email or numeric id.
+        user: String,
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key. Tokens signed by the old key stay valid until they expire.
+    Rotate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// A failure that ends the process with one line on stderr.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl From<String> for Fatal {
+    fn from(s: String) -> Self {
+        Fatal(s)
+    }
+}
+
+fn describe(e: CoreError, db: &str) -> Fatal {
+    match e {
+        CoreError::Unavailable => Fatal(format!("cannot reach the database at {}", redact_url(db))),
+        CoreError::Invalid { reason, .. } => Fatal(reason),
+        CoreError::Conflict(f) => Fatal(format!("{} already exists", f.as_str())),
+        CoreError::NotFound(what) => Fatal(format!("{} not found", what.as_str())),
+        CoreError::Internal(e) => Fatal(format!("{e:#}")),
+        other => Fatal(other.to_string()),
+    }
+}
+
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+async fn open(db: &DbArgs) -> Result<Store, Fatal> {
+    let pool = PoolConfig {
+        max_connections: db.db_max_connections.max(1),
+        ..PoolConfig::default()
+    };
+    let store = Store::connect(&db.database, pool)
+        .await
+        .map_err(|e| describe(e, &db.database))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| describe(e, &db.database))?;
+    Ok(store)
+}
+
+async fn service(db: &DbArgs) -> Result<std::sync::Arc<Latchkey>, Fatal> {
+    let store = open(db).await?;
+    let cfg = CoreArgs::default().to_config(true)?;
+    Latchkey::new(store, cfg)
+        .await
+        .map_err(|e| describe(e, &db.database))
+}
+
+fn read_password(from_stdin: bool) -> Result<(String, bool), Fatal> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Fatal(format!("cannot read the password from standard input: {e}")))?;
+        let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+        Ok((pw, false))
+    } else {
+        Ok((crate::core::tokens::new_refresh_token(), true))
+    }
+}
+
+async fn resolve_user(svc: &Latchkey, who: &str) -> Result<UserId, Fatal> {
+    let op = Latchkey::operator();
+    if let Ok(id) = who.parse::<i64>() {
+        if let Ok(u) = svc.get_user(&op, UserId(id)).await {
+            return Ok(u.id);
+        }
+    }
+    svc.find_user(&op, who)
+        .await
+        .map(|u| u.id)
+        .map_err(|_| Fatal(format!("no user '{who}'")))
+}
+
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutting down: draining in-flight requests");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub async fn run(cli: Cli) -> Result<(), Fatal> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            init_logging(db.log_format);
+            open(&db).await?;
+            println!("migrations applied to {}", redact_url(&db.database));
+            Ok(())
+        }
+        Command::User(cmd) => user(cmd).await,
+        Command::Keys(KeysCommand::Rotate { db }) => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            let kid = svc
+                .rotate_keys()
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!("new signing key {kid}; older keys verify until their tokens expire");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Fatal> {
+    init_logging(args.db.log_format);
+    let cfg = args.core.to_config(!args.no_registration)?;
+    let addr: SocketAddr = args.listen.parse().map_err(|_| {
+        Fatal(format!(
+            "invalid listen address '{}': expected HOST:PORT, e.g. 127.0.0.1:8080",
+            args.listen
+        ))
+    })?;
+    // Bind first: a port in use is a configuration error worth reporting before touching
+    // the database.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Fatal(format!("cannot listen on {addr}: {e}")))?;
+    let store = open(&args.db).await?;
+    let svc = Latchkey::new(store, cfg)
+        .await
+        .map_err(|e| describe(e, &args.db.database))?;
+
+    let admin_user = std::env::var("LATCHKEY_ADMIN_USERNAME").unwrap_or_else(|_| "admin".into());
+    let admin_email =
+        std::env::var("LATCHKEY_ADMIN_EMAIL").unwrap_or_else(|_| "admin@example.com".into());
+    let admin_password = std::env::var("LATCHKEY_ADMIN_PASSWORD").ok();
+    match svc
+        .bootstrap_admin(&admin_user, &admin_email, admin_password)
+        .await
+    {
+        Ok(Some(b)) => {
+            tracing::info!(user.name = %b.username, "bootstrap: created the admin user");
+            if let Some(pw) = b.generated_password {
+                // Printed once, to the terminal only: never through the logger.
+                eprintln!(
+                    "\n  Created admin user '{}' with generated password:\n\n      {pw}\n\n  \
+                     Store it now; it is not shown again. (Set LATCHKEY_ADMIN_PASSWORD to choose it.)\n",
+                    b.username
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Fatal(format!(
+                "bootstrap admin: {}",
+                describe(e, &args.db.database).0
+            )))
+        }
+    }
+
+    let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    tracing::info!(
+        listen = %local,
+        database = %redact_url(&args.db.database),
+        "latchkey listening (docs at http://{local}/docs)"
+    );
+    let shutdown = shutdown_signal();
+    crate::server::serve(listener, svc.clone(), shutdown)
+        .await
+        .map_err(|e| Fatal(format!("server error: {e}")))?;
+    // Give the pool a moment to close cleanly.
+    tokio::time::timeout(Duration::from_secs(5), svc.store().close())
+        .await
+        .ok();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn user(cmd: UserCommand) -> Result<(), Fatal> {
+    let op = Latchkey::operator();
+    match cmd {
+        UserCommand::Create {
+            db,
+            username,
+            email,
+            mut roles,
+            admin,
+            password_stdin,
+        } => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            if admin {
+                roles.push(roles::ADMIN.to_owned());
+            }
+            let (password, generated) = read_password(password_stdin)?;
+            let account = NewAccount {
+                username,
+                email,
+                password: password.clone(),
+                roles,
+                is_active: true,
+                ..Default::default()
+            };
+            let u = svc
+                .create_user(&op, account)
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!(
+                "created user {} (id {}) roles [{}]",
+                u.username,
+                u.id,
+                u.roles.join(", ")
+            );
+            if generated {
+                println!("generated password: {password}");
+            }
+            Ok(())
+        }
+        UserCommand::List { db, search, limit } => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            let q = UserQuery {
+                search,
+                ..Default::default()
+            };
+            let page = svc
+                .list_users(&op, &q, &PageRequest::Offset { offset: 0, limit })
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!(
+                "{:>8}  {:<24}  {:<32}  {:<6}  roles",
+                "id", "username", "email", "active"
+            );
+            for u in &page.users {
+                println!(
+                    "{:>8}  {:<24}  {:<32}  {:<6}  {}",
+                    u.id,
+                    u.username,
+                    u.email,
+                    u.is_active,
+                    u.roles.join(",")
+                );
+            }
+            println!("{} of {} users", page.users.len(), page.total);
+            Ok(())
+        }
+        UserCommand::SetPassword {
+            db,
+            user,
+            password_stdin,
+        } => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            let id = resolve_user(&svc, &user).await?;
+            let (password, generated) = read_password(password_stdin)?;
+            svc.reset_password(&op, id, &password)
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!("password set for user {id}; their sessions have ended");
+            if generated {
+                println!("generated password: {password}");
+            }
+            Ok(())
+        }
+        UserCommand::Grant { db, user, role } => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            let id = resolve_user(&svc, &user).await?;
+            let a = svc
+                .assign_role(&op, id, &role, true)
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!("granted {} to user {id}", a.role);
+            Ok(())
+        }
+        UserCommand::Revoke { db, user, role } => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            let id = resolve_user(&svc, &user).await?;
+            svc.unassign_role(&op, id, &role)
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!("revoked {role} from user {id}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,1134 @@
+//! The core service: every rule of Latchkey lives here, once. The native API, the five
+//! dialects and the CLI translate their wire formats into calls on [`Latchkey`] and map
+//! [`CoreError`] back; none of them checks a role, hashes a password or touches a token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::cache::{AuthCache, Invalidation};
+use super::error::{AuthFailure, CoreError, CoreResult, Entity};
+use super::model::*;
+use super::password::{HashParams, Hasher, Verified as PwVerified};
+use super::roles;
+use super::tokens::{new_refresh_token, refresh_digest, StoredKey, TokenService};
+use super::validate;
+use crate::store::listen::Notifications;
+use crate::store::{NewUser, RotateOutcome, Store};
+
+/// The core's configuration (the CLI fills it from flags and env vars).
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub session_idle_secs: u64,
+    pub session_lifetime_secs: u64,
+    pub allow_registration: bool,
+    pub hash: HashParams,
+    pub hash_workers: usize,
+    /// How often the invalidation table is polled (the cross-instance staleness bound).
+    pub sync_interval: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            issuer: "latchkey".into(),
+            audience: "latchkey".into(),
+            access_ttl_secs: 15 * 60,
+            session_idle_secs: 7 * 24 * 3600,
+            session_lifetime_secs: 30 * 24 * 3600,
+            allow_registration: true,
+            hash: HashParams::default(),
+            hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            sync_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A new account, as any edge asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub profile: Profile,
+    pub organization: Option<OrgId>,
+    pub roles: Vec<String>,
+    pub is_active: bool,
+}
+
+/// A change to a user. `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub profile: ProfilePatch,
+    /// `Some(None)` removes the user from their organization.
+    pub organization: Option<Option<OrgId>>,
+    pub is_active: Option<bool>,
+}
+
+/// Tokens handed out by a login or a refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub access_expires_at: Timestamp,
+    pub refresh_token: String,
+    pub session_id: SessionId,
+    pub session_expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub tokens: IssuedTokens,
+    pub user: User,
+}
+
+/// The admin that bootstrap created, and the password when it was generated.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    pub username: String,
+    pub generated_password: Option<String>,
+}
+
+pub struct Latchkey {
+    store: Store,
+    hasher: Hasher,
+    tokens: TokenService,
+    cache: AuthCache,
+    cfg: CoreConfig,
+}
+
+fn require_admin(p: &Principal) -> CoreResult<()> {
+    if p.is_admin() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden("the admin role is required"))
+    }
+}
+
+fn self_or_admin(p: &Principal, id: UserId) -> CoreResult<()> {
+    if p.user_id == id || p.is_admin() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(
+            "only that user or an admin may do this",
+        ))
+    }
+}
+
+fn clean_profile(p: Profile) -> CoreResult<Profile> {
+    Ok(Profile {
+        first_name: validate::profile_field("first_name", p.first_name)?,
+        middle_name: validate::profile_field("middle_name", p.middle_name)?,
+        last_name: validate::profile_field("last_name", p.last_name)?,
+        name_extension: validate::profile_field("name_extension", p.name_extension)?,
+        display_name: validate::profile_field("display_name", p.display_name)?,
+        contact_number: validate::profile_field("contact_number", p.contact_number)?,
+        address: validate::profile_field("address", p.address)?,
+    })
+}
+
+fn clean_patch(p: ProfilePatch) -> CoreResult<ProfilePatch> {
+    fn f(field: &'static str, v: Option<Option<String>>) -> CoreResult<Option<Option<String>>> {
+        v.map(|inner| validate::profile_field(field, inner))
+            .transpose()
+    }
+    Ok(ProfilePatch {
+        first_name: f("first_name", p.first_name)?,
+        middle_name: f("middle_name", p.middle_name)?,
+        last_name: f("last_name", p.last_name)?,
+        name_extension: f("name_extension", p.name_extension)?,
+        display_name: f("display_name", p.display_name)?,
+        contact_number: f("contact_number", p.contact_number)?,
+        address: f("address", p.address)?,
+    })
+}
+
+/// Validates and de-duplicates role names, keeping their order.
+pub fn clean_roles(raw: &[String]) -> CoreResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let r = validate::role_name(r)?;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+impl Latchkey {
+    /// Builds the service on a migrated store and loads (or creates) the signing keys.
+    pub async fn new(store: Store, cfg: CoreConfig) -> CoreResult<Arc<Self>> {
+        let hasher = Hasher::new(cfg.hash, cfg.hash_workers)?;
+        let tokens = TokenService::new(
+            cfg.issuer.clone(),
+            cfg.audience.clone(),
+            cfg.access_ttl_secs,
+        );
+        let svc = Latchkey {
+            store,
+            hasher,
+            tokens,
+            cache: AuthCache::new(),
+            cfg,
+        };
+        svc.ensure_keys().await?;
+        // Sessions that ended while this instance was not running may still have live tokens.
+        let since = Timestamp(Timestamp::now().0 - (svc.cfg.access_ttl_secs as i64 + 60) * 1000);
+        for sid in svc.store.sessions_ended_since(since).await? {
+            svc.cache.apply(&Invalidation::Session(sid));
+        }
+        Ok(Arc::new(svc))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    async fn ensure_keys(&self) -> CoreResult<()> {
+        let mut keys = self.store.list_keys().await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            self.store.add_key(&StoredKey::generate()?, false).await?;
+            keys = self.store.list_keys().await?;
+        }
+        self.tokens.load_keys(&keys)
+    }
+
+    /// Adds a new signing key; the old ones keep verifying until their tokens expire.
+    pub async fn rotate_keys(&self) -> CoreResult<String> {
+        let key = StoredKey::generate()?;
+        self.store.add_key(&key, true).await?;
+        self.tokens.load_keys(&self.store.list_keys().await?)?;
+        Ok(key.kid)
+    }
+
+    fn apply_local(&self, events: impl IntoIterator<Item = Invalidation>) {
+        for e in events {
+            self.cache.apply(&e);
+        }
+    }
+
+    async fn apply_remote(&self, e: Invalidation) {
+        if self.cache.apply(&e) {
+            match self.store.list_keys().await {
+                Ok(keys) => {
+                    if let Err(e) = self.tokens.load_keys(&keys) {
+                        tracing::error!(error = %e, "reloading signing keys failed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reloading signing keys failed"),
+            }
+        }
+    }
+
+    /// Keeps this instance's caches in step with the database until `shutdown` flips:
+    /// NOTIFY on PostgreSQL for immediacy, a poll of the invalidation table as the bound.
+    pub async fn run_sync(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut notifications = Notifications::connect(&self.store).await;
+        let mut tick = tokio::time::interval(self.cfg.sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since = Timestamp(Timestamp::now().0 - 5_000);
+        let mut last_prune = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                ev = notifications.recv() => {
+                    if let Some(ev) = ev {
+                        self.apply_remote(ev).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    let started = Timestamp::now();
+                    match self.store.invalidations_since(since).await {
+                        Ok(events) => {
+                            for ev in events {
+                                self.apply_remote(ev).await;
+                            }
+                            // Re-read a 2 s window next time: a transaction that took its
+                            // timestamp earlier may commit later.
+                            since = Timestamp(started.0 - 2_000);
+                        }
+                        Err(e) => tracing::debug!(error = %e, "invalidation poll failed"),
+                    }
+                    if last_prune.elapsed() > Duration::from_secs(300) {
+                        last_prune = std::time::Instant::now();
+                        self.prune().await;
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        let now = Timestamp::now();
+        self.cache.prune(self.cfg.access_ttl_secs);
+        let _ = self
+            .store
+            .prune_invalidations(Timestamp(now.0 - 3_600_000))
+            .await;
+        let _ = self
+            .store
+            .prune_sessions(Timestamp(now.0 - 86_400_000))
+            .await;
+        let keep = (self.cfg.access_ttl_secs as i64 + 3600) * 1000;
+        let _ = self.store.prune_keys(Timestamp(now.0 - keep)).await;
+    }
+
+    // ----- bootstrap ---------------------------------------------------------------------
+
+    /// On a database with no user, creates the admin (CONTRACT.md "Bootstrap").
+    pub async fn bootstrap_admin(
+        &self,
+        username: &str,
+        email: &str,
+        password: Option<String>,
+    ) -> CoreResult<Option<Bootstrapped>> {
+        if self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match password.filter(|p| !p.is_empty()) {
+            Some(p) => (p, false),
+            None => (new_refresh_token(), true),
+        };
+        let account = NewAccount {
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password: password.clone(),
+            roles: vec![roles::ADMIN.to_owned()],
+            is_active: true,
+            ..Default::default()
+        };
+        match self.create_account(account, None).await {
+            Ok(user) => Ok(Some(Bootstrapped {
+                username: user.username,
+                generated_password: generated.then_some(password),
+            })),
+            // Another instance won the race.
+            Err(CoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ----- authentication ------------------------------------------------------------------
+
+    /// Resolves a bearer token to a principal. The common case costs no database round trip:
+    /// the signature check is local, ended sessions and user state come from the cache.
+    pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<Principal> {
+        let token = token.filter(|t| !t.is_empty());
+        let token = token.ok_or(CoreError::Unauthenticated(AuthFailure::Missing))?;
+        let v = self
+            .tokens
+            .verify(token)
+            .map_err(CoreError::Unauthenticated)?;
+        if self.cache.session_ended(&v.session_id.0) {
+            return Err(CoreError::Unauthenticated(AuthFailure::SessionEnded));
+        }
+        let user = match self.cache.user(v.user_id) {
+            Some(u) => u,
+            None => {
+                let generation = self.cache.generation();
+                match self.store.auth_user(v.user_id).await? {
+                    Some(u) => self.cache.put_user(v.user_id, u, generation),
+                    None => return Err(CoreError::Unauthenticated(AuthFailure::UnknownUser)),
+                }
+            }
+        };
+        if !user.is_active {
+            return Err(CoreError::Unauthenticated(AuthFailure::Disabled));
+        }
+        Ok(Principal {
+            user_id: v.user_id,
+            session_id: v.session_id,
+            username: user.username.clone(),
+            roles: user.roles.clone(),
+        })
+    }
+
+    /// Username-or-email and password. Unknown users cost the same as known ones.
+    pub async fn login(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<LoginOutcome> {
+        let key = validate::fold(identifier.trim());
+        if key.is_empty() || password.is_empty() {
+            return Err(CoreError::InvalidCredentials);
+        }
+        let record = if password.len() > validate::PASSWORD_MAX_BYTES {
+            None
+        } else {
+            self.store.login_record(&key).await?
+        };
+        let verdict = self
+            .hasher
+            .verify(password, record.as_ref().map(|r| r.password_hash.as_str()))
+            .await?;
+        let Some(record) = record.filter(|_| verdict != PwVerified::No) else {
+            metrics::counter!("latchkey_logins_total", "outcome" => "failure").increment(1);
+            return Err(CoreError::InvalidCredentials);
+        };
+        if !record.is_active {
+            metrics::counter!("latchkey_logins_total", "outcome" => "disabled").increment(1);
+            return Err(CoreError::AccountDisabled);
+        }
+        if let PwVerified::YesRehashed(new_hash) = verdict {
+            // Parameters changed since this hash was made: upgrade it now.
+            self.store.set_password(record.id, &new_hash, None).await?;
+        }
+        let tokens = self.open_session(record.id, client).await?;
+        let user = self.user_or_gone(record.id).await?;
+        metrics::counter!("latchkey_logins_total", "outcome" => "success").increment(1);
+        Ok(LoginOutcome { tokens, user })
+    }
+
+    async fn open_session(&self, user: UserId, client: &ClientInfo) -> CoreResult<IssuedTokens> {
+        let now = Timestamp::now();
+        let session = Session {
+            id: SessionId(uuid::Uuid::new_v4().to_string()),
+            user_id: user,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now.plus_secs(self.cfg.session_lifetime_secs),
+            revoked_at: None,
+            user_agent: client.user_agent.clone(),
+            client_ip: client.ip.clone(),
+        };
+        let refresh = new_refresh_token();
+        self.store
+            .create_session(&session, &refresh_digest(&refresh))
+            .await?;
+        let (access, access_exp) = self.tokens.issue(user, &session.id, session.expires_at)?;
+        Ok(IssuedTokens {
+            access_token: access,
+            access_expires_at: access_exp,
+            refresh_token: refresh,
+            session_id: session.id,
+            session_expires_at: session.expires_at,
+        })
+    }
+
+    /// Exchanges a refresh token (rotation; a reused token ends its session).
+    pub async fn refresh(&self, refresh_token: &str) -> CoreResult<IssuedTokens> {
+        if refresh_token.is_empty() || refresh_token.len() > 128 {
+            return Err(CoreError::InvalidRefreshToken);
+        }
+        let next = new_refresh_token();
+        let now = Timestamp::now();
+        let outcome = self
+            .store
+            .rotate_refresh(
+                &refresh_digest(refresh_token),
+                &refresh_digest(&next),
+                now,
+                self.cfg.session_idle_secs,
+            )
+            .await?;
+        match outcome {
+            RotateOutcome::Rotated {
+                session,
+                user,
+                expires_at,
+            } => {
+                let principal = self.cache.user(user);
+                if principal.is_some_and(|u| !u.is_active) {
+                    return Err(CoreError::InvalidRefreshToken);
+                }
+                let (access, access_exp) = self.tokens.issue(user, &session, expires_at)?;
+                Ok(IssuedTokens {
+                    access_token: access,
+                    access_expires_at: access_exp,
+                    refresh_token: next,
+                    session_id: session,
+                    session_expires_at: expires_at,
+                })
+            }
+            RotateOutcome::Reused { session, user } => {
+                tracing::warn!(user.id = user.0, session.id = %session, "refresh token reuse: session ended");
+                self.apply_local([Invalidation::Session(session)]);
+                Err(CoreError::InvalidRefreshToken)
+            }
+            RotateOutcome::Ended | RotateOutcome::Unknown => Err(CoreError::InvalidRefreshToken),
+        }
+    }
+
+    pub async fn logout(&self, p: &Principal) -> CoreResult<()> {
+        self.store.end_session(&p.session_id, "logout").await?;
+        self.apply_local([Invalidation::Session(p.session_id.clone())]);
+        Ok(())
+    }
+
+    pub async fn logout_all(&self, p: &Principal) -> CoreResult<u64> {
+        let ended = self
+            .store
+            .end_user_sessions(p.user_id, None, "logout everywhere")
+            .await?;
+        let n = ended.len() as u64;
+        self.apply_local(ended.into_iter().map(Invalidation::Session));
+        Ok(n)
+    }
+
+    pub async fn list_own_sessions(&self, p: &Principal) -> CoreResult<Vec<Session>> {
+        self.store.list_sessions(p.user_id, Timestamp::now()).await
+    }
+
+    pub async fn end_own_session(&self, p: &Principal, sid: &SessionId) -> CoreResult<()> {
+        match self.store.get_session(sid).await? {
+            Some(s) if s.user_id == p.user_id && s.revoked_at.is_none() => {
+                self.store.end_session(sid, "ended by user").await?;
+                self.apply_local([Invalidation::Session(sid.clone())]);
+                Ok(())
+            }
+            _ => Err(CoreError::NotFound(Entity::Session)),
+        }
+    }
+
+    // ----- accounts --------------------------------------------------------------------------
+
+    /// Validates and stores a new account. `actor` is recorded as the assignments' creator.
+    async fn create_account(&self, a: NewAccount, actor: Option<&Principal>) -> CoreResult<User> {
+        let username = validate::username(&a.username)?;
+        let email = validate::email(&a.email)?;
+        validate::password(&a.password)?;
+        let profile = clean_profile(a.profile)?;
+        let roles = clean_roles(&a.roles)?;
+        if let Some(org) = a.organization {
+            if self.store.get_org(org).await?.is_none() {
+                return Err(CoreError::NotFound(Entity::Organization));
+            }
+        }
+        let hash = self.hasher.hash(&a.password).await?;
+        let new = NewUser {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            username,
+            email,
+            password_hash: hash,
+            profile,
+            organization: a.organization,
+            is_active: a.is_active,
+        };
+        let actor_id = actor.map(|p| p.user_id.0.to_string());
+        let id = self
+            .store
+            .insert_user(&new, &roles, actor_id.as_deref())
+            .await?;
+        self.user_or_gone(id).await
+    }
+
+    async fn user_or_gone(&self, id: UserId) -> CoreResult<User> {
+        self.store
+            .get_user(id)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::User))
+    }
+
+    /// Public sign-up. Only unprivileged roles may be chosen here; `default_role` is what
+    /// the calling edge's origin gave new users.
+    pub async fn register(&self, mut a: NewAccount, default_role: &str) -> CoreResult<User> {
+        if !self.cfg.allow_registration {
+            return Err(CoreError::Forbidden("self-registration is disabled"));
+        }
+        let roles = clean_roles(&a.roles)?;
+        if roles.iter().any(|r| r != default_role) {
+            return Err(CoreError::Forbidden(
+                "public sign-up cannot choose a privileged role",
+            ));
+        }
+        a.roles = vec![default_role.to_owned()];
+        a.is_active = true;
+        self.create_account(a, None).await
+    }
+
+    /// An admin creates a user with any roles.
+    pub async fn create_user(&self, actor: &Principal, a: NewAccount) -> CoreResult<User> {
+        require_admin(actor)?;
+        self.create_account(a, Some(actor)).await
+    }
+
+    /// Creates a user after an edge-specific permission check has been decided by
+    /// `allowed` (e.g. org-users lets `pi` register). The rule stays here: the edge only says
+    /// which roles its origin let register users.
+    pub async fn create_user_as(
+        &self,
+        actor: &Principal,
+        registrar_roles: &[&str],
+        a: NewAccount,
+    ) -> CoreResult<User> {
+        if !actor.is_admin() && !registrar_roles.iter().any(|r| actor.has_role(r)) {
+            return Err(CoreError::Forbidden("not allowed to register users"));
+        }
+        self.create_account(a, Some(actor)).await
+    }
+
+    /// Validates the roles an admin wants to set (as [`clean_roles`]).
+    pub fn validate_roles(&self, roles: &[String]) -> CoreResult<Vec<String>> {
+        clean_roles(roles)
+    }
+
+    pub async fn get_user(&self, actor: &Principal, id: UserId) -> CoreResult<User> {
+        self_or_admin(actor, id)?;
+        self.user_or_gone(id).await
+    }
+
+    /// Any authenticated user may look users up (org-users' "Roles Required: None").
+    pub async fn find_user(&self, _actor: &Principal, login_or_uuid: &str) -> CoreResult<User> {
+        let key = validate::fold(login_or_uuid.trim());
+        if let Some(u) = self.store.get_user_by_login(&key).await? {
+            return Ok(u);
+        }
+        if uuid::Uuid::parse_str(login_or_uuid).is_ok() {
+            if let Some(u) = self.store.get_user_by_uuid(&key).await? {
+                return Ok(u);
+            }
+        }
+        Err(CoreError::NotFound(Entity::User))
+    }
+
+    pub async fn me(&self, actor: &Principal) -> CoreResult<User> {
+        self.user_or_gone(actor.user_id).await
+    }
+
+    /// Updates a user. Users may change their own username, email and profile; only an
+    /// admin may change activity or organization, or anyone else's account.
+    pub async fn update_user(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        patch: UserPatch,
+    ) -> CoreResult<User> {
+        self_or_admin(actor, id)?;
+        if (patch.is_active.is_some() || patch.organization.is_some()) && !actor.is_admin() {
+            return Err(CoreError::Forbidden("only an admin may change this"));
+        }
+        if patch.is_active == Some(false) && actor.user_id == id {
+            return Err(CoreError::invalid(
+                "is_active",
+                "you cannot disable your own account",
+            ));
+        }
+        let mut user = self.user_or_gone(id).await?;
+        if let Some(u) = &patch.username {
+            user.username = validate::username(u)?;
+        }
+        if let Some(e) = &patch.email {
+            user.email = validate::email(e)?;
+        }
+        clean_patch(patch.profile)?.apply(&mut user.profile);
+        if let Some(org) = patch.organization {
+            user.organization = match org {
+                Some(oid) => {
+                    let o = self
+                        .store
+                        .get_org(oid)
+                        .await?
+                        .ok_or(CoreError::NotFound(Entity::Organization))?;
+                    Some(OrgRef {
+                        id: o.id,
+                        uuid: o.uuid,
+                        name: o.name,
+                    })
+                }
+                None => None,
+            };
+        }
+        let disabling = patch.is_active == Some(false) && user.is_active;
+        if let Some(a) = patch.is_active {
+            user.is_active = a;
+        }
+        self.store.update_user(&user).await?;
+        self.apply_local([Invalidation::User(id)]);
+        if disabling {
+            self.end_sessions_of(id, None, "account disabled").await?;
+        }
+        self.user_or_gone(id).await
+    }
+
+    async fn end_sessions_of(
+        &self,
+        id: UserId,
+        keep: Option<&SessionId>,
+        reason: &str,
+    ) -> CoreResult<u64> {
+        let ended = self.store.end_user_sessions(id, keep, reason).await?;
+        let n = ended.len() as u64;
+        self.apply_local(ended.into_iter().map(Invalidation::Session));
+        Ok(n)
+    }
+
+    /// An admin ends all of a user's sessions.
+    pub async fn end_user_sessions(&self, actor: &Principal, id: UserId) -> CoreResult<u64> {
+        require_admin(actor)?;
+        self.user_or_gone(id).await?;
+        self.end_sessions_of(id, None, "ended by admin").await
+    }
+
+    pub async fn delete_user(&self, actor: &Principal, id: UserId) -> CoreResult<()> {
+        require_admin(actor)?;
+        if actor.user_id == id {
+            return Err(CoreError::SelfDelete);
+        }
+        let ended = self.store.delete_user(id).await?;
+        self.apply_local(ended.into_iter().map(Invalidation::Session));
+        self.apply_local([Invalidation::User(id)]);
+        Ok(())
+    }
+
+    /// Deletes every user except the caller (org-users `DELETE /users/`).
+    pub async fn delete_all_users(&self, actor: &Principal) -> CoreResult<u64> {
+        require_admin(actor)?;
+        let n = self.store.delete_users_except(actor.user_id).await?;
+        self.apply_local([Invalidation::AllUsers]);
+        // The store emitted session events; the poll applies them here too, but do it now.
+        for sid in self
+            .store
+            .sessions_ended_since(Timestamp(Timestamp::now().0 - 60_000))
+            .await?
+        {
+            self.cache.apply(&Invalidation::Session(sid));
+        }
+        Ok(n)
+    }
+
+    /// Lists users. Admins only.
+    pub async fn list_users(
+        &self,
+        actor: &Principal,
+        q: &UserQuery,
+        page: &PageRequest,
+    ) -> CoreResult<UserPage> {
+        require_admin(actor)?;
+        self.list_users_unchecked(q, page).await
+    }
+
+    /// Lists users for an edge whose origin let any authenticated user list them
+    /// (user-profiles, org-users). The caller must hold a principal.
+    pub async fn list_users_as_member(
+        &self,
+        _actor: &Principal,
+        q: &UserQuery,
+        page: &PageRequest,
+    ) -> CoreResult<UserPage> {
+        self.list_users_unchecked(q, page).await
+    }
+
+    async fn list_users_unchecked(
+        &self,
+        q: &UserQuery,
+        page: &PageRequest,
+    ) -> CoreResult<UserPage> {
+        let mut q = q.clone();
+        if let Some(role) = &q.role {
+            q.role = Some(validate::role_name(role)?);
+        }
+        if let Some(s) = &q.search {
+            if s.chars().count() > 256 {
+                return Err(CoreError::invalid("q", "must be at most 256 characters"));
+            }
+        }
+        self.store.list_users(&q, page).await
+    }
+
+    // ----- passwords ---------------------------------------------------------------------------
+
+    /// A user changes their own password: needs the current one; ends their other sessions.
+    pub async fn change_password(
+        &self,
+        actor: &Principal,
+        target: UserId,
+        current: &str,
+        new: &str,
+    ) -> CoreResult<()> {
+        self_or_admin(actor, target)?;
+        validate::password(new)?;
+        let stored = self
+            .store
+            .password_hash(target)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::User))?;
+        if self.hasher.verify(current, Some(&stored)).await? == PwVerified::No {
+            return Err(CoreError::WrongPassword);
+        }
+        let hash = self.hasher.hash(new).await?;
+        let keep = (actor.user_id == target).then_some(&actor.session_id);
+        let ended = self
+            .store
+            .set_password(target, &hash, Some((keep, "password changed")))
+            .await?;
+        self.apply_local(ended.into_iter().map(Invalidation::Session));
+        Ok(())
+    }
+
+    /// An admin sets a user's password; all of that user's sessions end (but the admin's own
+    /// current one, when resetting their own).
+    pub async fn reset_password(
+        &self,
+        actor: &Principal,
+        target: UserId,
+        new: &str,
+    ) -> CoreResult<()> {
+        require_admin(actor)?;
+        self.set_password_unchecked(
+            target,
+            new,
+            (actor.user_id == target).then_some(&actor.session_id),
+        )
+        .await
+    }
+
+    async fn set_password_unchecked(
+        &self,
+        target: UserId,
+        new: &str,
+        keep: Option<&SessionId>,
+    ) -> CoreResult<()> {
+        validate::password(new)?;
+        let hash = self.hasher.hash(new).await?;
+        let ended = self
+            .store
+            .set_password(target, &hash, Some((keep, "password reset")))
+            .await?;
+        self.apply_local(ended.into_iter().map(Invalidation::Session));
+        Ok(())
+    }
+
+    // ----- roles ----------------------------------------------------------------------------
+
+    pub async fn list_roles(&self, actor: &Principal) -> CoreResult<Vec<Role>> {
+        require_admin(actor)?;
+        self.store.list_roles().await
+    }
+
+    pub async fn get_role(&self, actor: &Principal, id: RoleId) -> CoreResult<Role> {
+        require_admin(actor)?;
+        self.store
+            .get_role(id)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::Role))
+    }
+
+    /// Roles by id (citizen-portal's `roleIds`), all or nothing.
+    pub async fn roles_by_ids(&self, ids: &[RoleId]) -> CoreResult<Vec<Role>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.store.get_role(*id).await? {
+                Some(r) => out.push(r),
+                None => return Err(CoreError::NotFound(Entity::Role)),
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_role(
+        &self,
+        actor: &Principal,
+        name: &str,
+        description: Option<String>,
+    ) -> CoreResult<Role> {
+        require_admin(actor)?;
+        let name = validate::role_name(name)?;
+        let description = validate::profile_field("description", description)?;
+        let id = self
+            .store
+            .create_role(&name, description.as_deref())
+            .await?;
+        self.get_role(actor, id).await
+    }
+
+    pub async fn update_role(
+        &self,
+        actor: &Principal,
+        id: RoleId,
+        name: Option<&str>,
+        description: Option<Option<String>>,
+    ) -> CoreResult<Role> {
+        let mut role = self.get_role(actor, id).await?;
+        if let Some(n) = name {
+            let n = validate::role_name(n)?;
+            if role.builtin && n != role.name {
+                return Err(CoreError::invalid(
+                    "name",
+                    "built-in roles cannot be renamed",
+                ));
+            }
+            role.name = n;
+        }
+        if let Some(d) = description {
+            role.description = validate::profile_field("description", d)?;
+        }
+        self.store
+            .update_role(id, &role.name, role.description.as_deref())
+            .await?;
+        self.apply_local([Invalidation::AllUsers]);
+        self.get_role(actor, id).await
+    }
+
+    pub async fn delete_role(&self, actor: &Principal, id: RoleId) -> CoreResult<()> {
+        let role = self.get_role(actor, id).await?;
+        if role.builtin {
+            return Err(CoreError::invalid(
+                "role",
+                "built-in roles cannot be deleted",
+            ));
+        }
+        self.store.delete_role(id).await?;
+        self.apply_local([Invalidation::AllUsers]);
+        Ok(())
+    }
+
+    // ----- role assignments -----------------------------------------------------------------------
+
+    pub async fn list_assignments(
+        &self,
+        actor: &Principal,
+        q: &AssignmentQuery,
+        offset: u64,
+        limit: u64,
+    ) -> CoreResult<(Vec<Assignment>, u64)> {
+        require_admin(actor)?;
+        let mut q = q.clone();
+        if let Some(r) = &q.role {
+            q.role = Some(validate::role_name(r)?);
+        }
+        self.store.list_assignments(&q, offset, limit).await
+    }
+
+    pub async fn get_assignment(
+        &self,
+        actor: &Principal,
+        id: AssignmentId,
+    ) -> CoreResult<Assignment> {
+        require_admin(actor)?;
+        self.store
+            .get_assignment(id)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::Assignment))
+    }
+
+    /// Assigns a role to a user (the role is created if it does not exist yet).
+    pub async fn assign_role(
+        &self,
+        actor: &Principal,
+        user: UserId,
+        role: &str,
+        is_active: bool,
+    ) -> CoreResult<Assignment> {
+        require_admin(actor)?;
+        let role = validate::role_name(role)?;
+        self.user_or_gone(user).await?;
+        let id = self
+            .store
+            .create_assignment(user, &role, is_active, Some(&actor.user_id.0.to_string()))
+            .await?;
+        self.apply_local([Invalidation::User(user)]);
+        self.get_assignment(actor, id).await
+    }
+
+    /// Changes an assignment; fields left `None` keep their value.
+    pub async fn update_assignment(
+        &self,
+        actor: &Principal,
+        id: AssignmentId,
+        user: Option<UserId>,
+        role: Option<&str>,
+        is_active: Option<bool>,
+    ) -> CoreResult<Assignment> {
+        let current = self.get_assignment(actor, id).await?;
+        let role = match role {
+            Some(r) => validate::role_name(r)?,
+            None => current.role.clone(),
+        };
+        let user = user.unwrap_or(current.user_id);
+        if user != current.user_id {
+            self.user_or_gone(user).await?;
+        }
+        self.store
+            .update_assignment(
+                id,
+                user,
+                &role,
+                is_active.unwrap_or(current.is_active),
+                Some(&actor.user_id.0.to_string()),
+            )
+            .await?;
+        self.apply_local([
+            Invalidation::User(user),
+            Invalidation::User(current.user_id),
+        ]);
+        self.get_assignment(actor, id).await
+    }
+
+    pub async fn delete_assignment(
+        &self,
+        actor: &Principal,
+        id: AssignmentId,
+    ) -> CoreResult<Assignment> {
+        let current = self.get_assignment(actor, id).await?;
+        self.store.delete_assignment(id).await?;
+        self.apply_local([Invalidation::User(current.user_id)]);
+        Ok(current)
+    }
+
+    /// Removes a user's assignment of `role`, if any.
+    pub async fn unassign_role(
+        &self,
+        actor: &Principal,
+        user: UserId,
+        role: &str,
+    ) -> CoreResult<()> {
+        require_admin(actor)?;
+        let role = validate::role_name(role)?;
+        let q = AssignmentQuery {
+            user_id: Some(user),
+            role: Some(role),
+            is_active: None,
+        };
+        let (found, _) = self.store.list_assignments(&q, 0, 1).await?;
+        let a = found
+            .into_iter()
+            .next()
+            .ok_or(CoreError::NotFound(Entity::Assignment))?;
+        self.store.delete_assignment(a.id).await?;
+        self.apply_local([Invalidation::User(user)]);
+        Ok(())
+    }
+
+    /// Makes `roles` exactly the user's active roles.
+    pub async fn set_user_roles(
+        &self,
+        actor: &Principal,
+        user: UserId,
+        roles: &[String],
+    ) -> CoreResult<User> {
+        require_admin(actor)?;
+        let roles = clean_roles(roles)?;
+        self.store
+            .replace_roles(user, &roles, Some(&actor.user_id.0.to_string()))
+            .await?;
+        self.apply_local([Invalidation::User(user)]);
+        self.user_or_gone(user).await
+    }
+
+    // ----- organizations -------------------------------------------------------------------------
+
+    pub async fn list_orgs(
+        &self,
+        actor: &Principal,
+        offset: u64,
+        limit: u64,
+    ) -> CoreResult<(Vec<Organization>, u64)> {
+        require_admin(actor)?;
+        self.store.list_orgs(offset, limit).await
+    }
+
+    pub async fn get_org(&self, actor: &Principal, id: OrgId) -> CoreResult<Organization> {
+        require_admin(actor)?;
+        self.store
+            .get_org(id)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::Organization))
+    }
+
+    pub async fn create_org(
+        &self,
+        actor: &Principal,
+        name: &str,
+        description: Option<String>,
+    ) -> CoreResult<Organization> {
+        require_admin(actor)?;
+        let name = validate::org_name(name)?;
+        let description = validate::profile_field("description", description)?;
+        let id = self.store.create_org(&name, description.as_deref()).await?;
+        self.get_org(actor, id).await
+    }
+
+    pub async fn update_org(
+        &self,
+        actor: &Principal,
+        id: OrgId,
+        name: Option<&str>,
+        description: Option<Option<String>>,
+    ) -> CoreResult<Organization> {
+        let mut org = self.get_org(actor, id).await?;
+        if let Some(n) = name {
+            org.name = validate::org_name(n)?;
+        }
+        if let Some(d) = description {
+            org.description = validate::profile_field("description", d)?;
+        }
+        self.store
+            .update_org(id, &org.name, org.description.as_deref())
+            .await?;
+        self.get_org(actor, id).await
+    }
+
+    pub async fn delete_org(&self, actor: &Principal, id: OrgId) -> CoreResult<()> {
+        require_admin(actor)?;
+        self.store.delete_org(id).await
+    }
+
+    /// Puts a user into an organization (or, with `None`, takes them out).
+    pub async fn set_membership(
+        &self,
+        actor: &Principal,
+        user: UserId,
+        org: Option<OrgId>,
+    ) -> CoreResult<User> {
+        require_admin(actor)?;
+        let patch = UserPatch {
+            organization: Some(org),
+            ..Default::default()
+        };
+        self.update_user(actor, user, patch).await
+    }
+
+    /// Takes a user out of `org`; not found unless they are a member of it.
+    pub async fn remove_member(
+        &self,
+        actor: &Principal,
+        org: OrgId,
+        user: UserId,
+    ) -> CoreResult<()> {
+        require_admin(actor)?;
+        let u = self.user_or_gone(user).await?;
+        if u.organization.as_ref().map(|o| o.id) != Some(org) {
+            return Err(CoreError::NotFound(Entity::User));
+        }
+        self.set_membership(actor, user, None).await.map(|_| ())
+    }
+
+    // ----- operations ------------------------------------------------------------------------------
+
+    pub async fn ready(&self) -> CoreResult<()> {
+        self.store.ping().await
+    }
+
+    pub async fn active_sessions(&self) -> CoreResult<i64> {
+        self.store.count_active_sessions(Timestamp::now()).await
+    }
+
+    pub fn hash_params(&self) -> HashParams {
+        self.hasher.params()
+    }
+
+    /// A principal for operator actions from the CLI (acts as an admin of the database).
+    pub fn operator() -> Principal {
+        Principal {
+            user_id: UserId(0),
+            session_id: SessionId("cli".into()),
+            username: "cli".into(),
+            roles: vec![roles::ADMIN.to_owned()],
+        }
+    }
+}

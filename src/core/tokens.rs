@@ -1,0 +1,313 @@
+//! Access tokens: Ed25519-signed JWTs (RFC 9068 `typ: at+jwt`), checked per RFC 8725:
+//! only EdDSA is accepted, `typ`, `kid`, `iss`, `aud` and `exp` are always checked.
+//! Refresh tokens: 256 random bits, shown once, stored only as a SHA-256 digest.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::{AuthFailure, CoreError, CoreResult};
+use super::model::{SessionId, Timestamp, UserId};
+
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// A signing key as stored: PKCS#8 v2 DER of the Ed25519 key pair (base64) and the public
+/// key `x` (base64url, as published in the JWKS).
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub private_der: String,
+    pub public_x: String,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl StoredKey {
+    /// A fresh Ed25519 key pair with a random `kid`.
+    pub fn generate() -> CoreResult<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("key generation failed")))?;
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("generated key unreadable")))?;
+        Ok(StoredKey {
+            kid: uuid::Uuid::new_v4().simple().to_string(),
+            private_der: base64::engine::general_purpose::STANDARD.encode(doc.as_ref()),
+            public_x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            created_at: Timestamp::now(),
+            retired_at: None,
+        })
+    }
+}
+
+struct LoadedKey {
+    kid: String,
+    x: String,
+    created_at: Timestamp,
+    retired_at: Option<Timestamp>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// A public key for `/.well-known/jwks.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub kid: String,
+    pub x: String,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    pub alg: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// What a verified token says.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub expires_at: i64,
+}
+
+pub struct TokenService {
+    issuer: String,
+    audience: String,
+    ttl_secs: u64,
+    keys: RwLock<Vec<LoadedKey>>,
+}
+
+impl TokenService {
+    pub fn new(issuer: String, audience: String, ttl_secs: u64) -> Self {
+        TokenService {
+            issuer,
+            audience,
+            ttl_secs,
+            keys: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// Replaces the key set (on start, and whenever any instance rotates keys).
+    pub fn load_keys(&self, stored: &[StoredKey]) -> CoreResult<()> {
+        let mut loaded = Vec::with_capacity(stored.len());
+        for k in stored {
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(&k.private_der)
+                .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
+            let decoding = DecodingKey::from_ed_components(&k.public_x)
+                .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
+            loaded.push(LoadedKey {
+                kid: k.kid.clone(),
+                x: k.public_x.clone(),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+                encoding: EncodingKey::from_ed_der(&der),
+                decoding,
+            });
+        }
+        loaded.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        Ok(())
+    }
+
+    /// Signs an access token for a session. Its lifetime never outlasts the session.
+    pub fn issue(
+        &self,
+        user: UserId,
+        sid: &SessionId,
+        session_expires: Timestamp,
+    ) -> CoreResult<(String, Timestamp)> {
+        let now = Timestamp::now();
+        let exp = now.plus_secs(self.ttl_secs).min(session_expires);
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.0.to_string(),
+            sid: sid.0.clone(),
+            iat: now.unix_seconds(),
+            exp: exp.unix_seconds(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let key = keys
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .ok_or_else(|| CoreError::internal(anyhow::anyhow!("no active signing key")))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|e| CoreError::internal(anyhow::anyhow!("signing failed: {e}")))?;
+        Ok((token, Timestamp(claims.exp * 1000)))
+    }
+
+    /// Checks signature, algorithm, type, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthFailure::BadSignature);
+        }
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(AuthFailure::Malformed);
+        }
+        let kid = header.kid.ok_or(AuthFailure::Malformed)?;
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(AuthFailure::BadSignature)?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    AuthFailure::BadSignature
+                }
+                _ => AuthFailure::Malformed,
+            }
+        })?;
+        let user_id = data
+            .claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| AuthFailure::Malformed)?;
+        Ok(Verified {
+            user_id: UserId(user_id),
+            session_id: SessionId(data.claims.sid),
+            expires_at: data.claims.exp,
+        })
+    }
+
+    /// Public keys still in use: the active ones and retired ones whose tokens may not have
+    /// expired yet.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        let now = Timestamp::now();
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .filter(|k| match k.retired_at {
+                None => true,
+                Some(r) => r.plus_secs(self.ttl_secs) > now,
+            })
+            .map(|k| Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                kid: k.kid.clone(),
+                x: k.x.clone(),
+                use_: "sig",
+                alg: "EdDSA",
+            })
+            .collect()
+    }
+
+    pub fn has_keys(&self) -> bool {
+        !self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    pub fn kids(&self) -> HashMap<String, Option<Timestamp>> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().map(|k| (k.kid.clone(), k.retired_at)).collect()
+    }
+}
+
+/// A new opaque refresh token (shown to the client once).
+pub fn new_refresh_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The digest under which a refresh token is stored and looked up. The token carries 256
+/// random bits, so a fast digest is enough: there is nothing to brute-force.
+pub fn refresh_digest(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    let mut s = String::with_capacity(64);
+    for b in d {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> TokenService {
+        let s = TokenService::new("latchkey".into(), "latchkey".into(), 900);
+        s.load_keys(&[StoredKey::generate().unwrap()]).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_token_round_trips() {
+        let s = service();
+        let sid = SessionId("s1".into());
+        let (t, _) = s
+            .issue(UserId(7), &sid, Timestamp::now().plus_secs(3600))
+            .unwrap();
+        let v = s.verify(&t).unwrap();
+        assert_eq!(v.user_id, UserId(7));
+        assert_eq!(v.session_id, sid);
+    }
+
+    #[test]
+    fn a_token_from_another_key_set_is_refused() {
+        let a = service();
+        let b = service();
+        let (t, _) = a
+            .issue(
+                UserId(1),
+                &SessionId("s".into()),
+                Timestamp::now().plus_secs(60),
+            )
+            .unwrap();
+        assert_eq!(b.verify(&t).unwrap_err(), AuthFailure::BadSignature);
+    }
+
+    #[test]
+    fn alg_none_and_garbage_are_refused() {
+        let s = service();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt","kid":"x"}"#);
+        let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","sid":"s","exp":9999999999}"#);
+        assert!(s.verify(&format!("{header}.{body}.")).is_err());
+        assert!(s.verify("not a token").is_err());
+        assert!(s.verify("").is_err());
+    }
+
+    #[test]
+    fn refresh_digests_are_stable_hex() {
+        assert_eq!(refresh_digest("abc").len(), 64);
+        assert_eq!(refresh_digest("abc"), refresh_digest("abc"));
+        assert_ne!(new_refresh_token(), new_refresh_token());
+    }
+}

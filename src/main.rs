@@ -1,0 +1,24 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = latchkey::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latchkey: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(latchkey::cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(latchkey::cli::Fatal(msg)) => {
+            eprintln!("latchkey: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Assembling the HTTP application (routes, limits, headers, metrics, request ids) and
+//! serving it with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{ContentBuilder, PathsBuilder};
+
+use crate::api::problem::Problem;
+use crate::core::Latchkey;
+use crate::http::AppState;
+
+/// Request bodies above this are refused with 413 (CONTRACT.md "Errors").
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The process-wide Prometheus recorder (metrics' recorder is global; tests build many apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+                .and_then(|b| b.install_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .ok();
+            handle
+        })
+        .clone()
+}
+
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
+fn security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    csp: &'static str,
+) -> Router<S> {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(csp),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+async fn openapi_json(State(doc): State<Arc<String>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], (*doc).clone())
+}
+
+/// Adds the two routes the document cannot describe from annotations: itself and `/docs`.
+fn describe_self(doc: &mut utoipa::openapi::OpenApi) {
+    let op = |summary: &str, ctype: &str| {
+        OperationBuilder::new()
+            .summary(Some(summary))
+            .tag("operations")
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("OK")
+                    .content(ctype, ContentBuilder::new().build())
+                    .build(),
+            )
+            .build()
+    };
+    let extra = PathsBuilder::new()
+        .path(
+            "/openapi.json",
+            PathItem::new(
+                HttpMethod::Get,
+                op("This OpenAPI 3.1 document", "application/json"),
+            ),
+        )
+        .path(
+            "/docs",
+            PathItem::new(
+                HttpMethod::Get,
+                op(
+                    "Interactive API docs (Swagger UI, served from the binary)",
+                    "text/html",
+                ),
+            ),
+        )
+        .build();
+    doc.paths.paths.extend(extra.paths);
+}
+
+/// The native API's OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = crate::api::router();
+    describe_self(&mut doc);
+    doc
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (api, mut doc) = crate::api::router();
+    describe_self(&mut doc);
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+
+    let api = api
+        .fallback(|| async { Problem::route_not_found() })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .with_state(state);
+    let api = security_headers(api, "default-src 'none'; frame-ancestors 'none'");
+
+    let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some("Latchkey API"),
+    })
+    .route("/openapi.json", get(openapi_json).with_state(doc));
+    let docs = security_headers(
+        docs,
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; frame-ancestors 'none'",
+    );
+
+    docs.merge(api)
+        .layer(middleware::from_fn(track_metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request.id = %id, http.method = %req.method(), http.path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    |res: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(http.status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request completed");
+                    },
+                ),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves until `shutdown` flips, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    svc: Arc<Latchkey>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let state = AppState {
+        svc: svc.clone(),
+        metrics: metrics_handle(),
+    };
+    let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
+    let app = app(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .await;
+    let _ = sync.await;
+    result
+}
