@@ -124,7 +124,7 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
 /// Translates a driver error at the storage boundary.
 pub(crate) fn db_err(e: sqlx::Error) -> CoreError {
     if is_unavailable(&e) {
-        tracing::warn!(error = %e, "database unavailable");
+        tracing::debug!(error = %e, "database unavailable");
         return CoreError::Unavailable;
     }
     if let sqlx::Error::Database(db) = &e {

@@ -1,0 +1,245 @@
+//! The `latchkey` binary: operator commands and configuration errors.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+
+fn latchkey(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    cmd.args(args)
+        .env("LATCHKEY_DATABASE_URL", db)
+        .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
+        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn latchkey");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn operator_commands(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = db.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let (ok, out, err) = latchkey(&url, &["migrate"], None);
+        assert!(ok, "{err}");
+        assert!(out.contains("migrations applied"));
+        let (ok, out, err) = latchkey(
+            &url,
+            &[
+                "user",
+                "create",
+                "--username",
+                "sam",
+                "--email",
+                "sam@example.com",
+                "--admin",
+                "--password-stdin",
+            ],
+            Some("sam-password-1\n"),
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("created user sam"), "{out}");
+        assert!(
+            !out.contains("sam-password-1"),
+            "the password is never echoed"
+        );
+        let (ok, out, _) = latchkey(
+            &url,
+            &[
+                "user",
+                "create",
+                "--username",
+                "tia",
+                "--email",
+                "tia@example.com",
+            ],
+            None,
+        );
+        assert!(ok);
+        assert!(out.contains("generated password: "), "{out}");
+        let (ok, _, err) = latchkey(
+            &url,
+            &[
+                "user",
+                "create",
+                "--username",
+                "SAM",
+                "--email",
+                "x@example.com",
+            ],
+            None,
+        );
+        assert!(!ok);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("username already exists"), "{err}");
+        let (ok, _, err) = latchkey(&url, &["user", "grant", "tia", "auditor"], None);
+        assert!(ok, "{err}");
+        let (ok, out, _) = latchkey(&url, &["user", "list"], None);
+        assert!(ok);
+        assert!(
+            out.contains("sam") && out.contains("admin") && out.contains("auditor"),
+            "{out}"
+        );
+        let (ok, _, err) = latchkey(
+            &url,
+            &["user", "revoke", "tia@example.com", "auditor"],
+            None,
+        );
+        assert!(ok, "{err}");
+        let (ok, _, err) = latchkey(
+            &url,
+            &["user", "set-password", "sam", "--password-stdin"],
+            Some("new-sam-pass-1\n"),
+        );
+        assert!(ok, "{err}");
+        let (ok, _, err) = latchkey(
+            &url,
+            &["user", "set-password", "nobody", "--password-stdin"],
+            Some("new-sam-pass-1\n"),
+        );
+        assert!(!ok);
+        assert!(err.contains("no user 'nobody'"), "{err}");
+        let (ok, out, err) = latchkey(&url, &["keys", "rotate"], None);
+        assert!(ok, "{err}");
+        assert!(out.contains("new signing key"));
+        url
+    })
+    .await
+    .unwrap();
+    // The server sees what the CLI did.
+    let inst = Instance::start(&out, test_config()).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/auth/login", inst.base))
+        .json(&serde_json::json!({"identifier": "sam", "password": "new-sam-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["roles"], serde_json::json!(["admin"]));
+    assert_eq!(inst.svc.tokens().jwks().len(), 2);
+    inst.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_work_on_sqlite() {
+    operator_commands(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_work_on_postgres() {
+    operator_commands(Backend::Postgres).await;
+}
+
+#[test]
+fn configuration_errors_end_with_one_clear_line() {
+    let (ok, _, err) = latchkey("mysql://nope", &["migrate"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("unsupported database URL"), "{err}");
+
+    let (ok, _, err) = latchkey("/nonexistent-dir/x/latchkey.db", &["migrate"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot open database"), "{err}");
+
+    let (ok, _, err) = latchkey("postgres://nobody@127.0.0.1:1/none", &["migrate"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot reach the database"), "{err}");
+
+    let (ok, _, err) = latchkey("x.db", &["serve", "--listen", "not-an-address"], None);
+    assert!(!ok);
+    assert!(err.contains("invalid listen address"), "{err}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (ok, _, err) = latchkey("x.db", &["serve", "--listen", &addr], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+
+    let (ok, _, err) = latchkey("x.db", &["serve", "--argon2-memory-kib", "1"], None);
+    assert!(!ok);
+    assert!(err.contains("invalid argon2 parameters"), "{err}");
+
+    let (ok, out, _) = latchkey("x.db", &["--help"], None);
+    assert!(ok);
+    assert!(
+        out.contains("serve")
+            && out.contains("migrate")
+            && out.contains("user")
+            && out.contains("keys")
+    );
+}
+
+#[test]
+fn serve_starts_bootstraps_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("lk-serve-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--listen", &addr.to_string()])
+        .current_dir(&dir)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .env_remove("LATCHKEY_ADMIN_PASSWORD")
+        .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
+        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded wait for readiness: 100 tries, 50 ms apart.
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            use std::io::Read;
+            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                ready = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready, "server did not become ready");
+    assert!(
+        dir.join("latchkey.db").exists(),
+        "the default database is a file in the working directory"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit after SIGTERM: {:?}", out.status);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("generated password"), "{err}");
+    assert!(err.contains("stopped"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,13 @@
+//! Black-box tests of Latchkey over HTTP (and its CLI), each storage-touching test on SQLite
+//! and PostgreSQL. One test binary, so it links once.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod input;
+mod instances;
+mod ops;
+mod orgs;
+mod roles;
+mod users;
