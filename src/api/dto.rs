@@ -85,32 +85,6 @@ impl From<User> for UserDto {
     }
 }
 
-/// Profile fields accepted when creating an account.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct ProfileFields {
-    pub first_name: Option<String>,
-    pub middle_name: Option<String>,
-    pub last_name: Option<String>,
-    pub name_extension: Option<String>,
-    pub display_name: Option<String>,
-    pub contact_number: Option<String>,
-    pub address: Option<String>,
-}
-
-impl From<ProfileFields> for Profile {
-    fn from(p: ProfileFields) -> Self {
-        Profile {
-            first_name: p.first_name,
-            middle_name: p.middle_name,
-            last_name: p.last_name,
-            name_extension: p.name_extension,
-            display_name: p.display_name,
-            contact_number: p.contact_number,
-            address: p.address,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {

@@ -193,9 +193,6 @@ impl From<CoreError> for Problem {
                 "Cannot delete own account",
                 "an administrator cannot delete their own account",
             ),
-            CoreError::Unsupported(why) => {
-                Problem::new(S::BAD_REQUEST, kind::INVALID_PARAMETER, "Unsupported", why)
-            }
             CoreError::RateLimited { retry_after } => {
                 let mut p = Problem::new(
                     S::TOO_MANY_REQUESTS,

@@ -138,10 +138,6 @@ impl AuthCache {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, at| *at >= cutoff);
     }
-
-    pub fn ended_sessions(&self) -> usize {
-        self.ended.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 #[cfg(test)]

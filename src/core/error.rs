@@ -106,8 +106,6 @@ pub enum CoreError {
     Forbidden(&'static str),
     #[error("an administrator cannot delete their own account")]
     SelfDelete,
-    #[error("{0}")]
-    Unsupported(&'static str),
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
     /// The database cannot be reached right now.

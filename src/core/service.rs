@@ -557,9 +557,8 @@ impl Latchkey {
         self.create_account(a, Some(actor)).await
     }
 
-    /// Creates a user after an edge-specific permission check has been decided by
-    /// `allowed` (e.g. org-users lets `pi` register). The rule stays here: the edge only says
-    /// which roles its origin let register users.
+    /// Creates a user for an edge whose origin let other roles than `admin` register users
+    /// (org-users lets `pi` do it). The check stays here: the edge only names those roles.
     pub async fn create_user_as(
         &self,
         actor: &Principal,
@@ -570,11 +569,6 @@ impl Latchkey {
             return Err(CoreError::Forbidden("not allowed to register users"));
         }
         self.create_account(a, Some(actor)).await
-    }
-
-    /// Validates the roles an admin wants to set (as [`clean_roles`]).
-    pub fn validate_roles(&self, roles: &[String]) -> CoreResult<Vec<String>> {
-        clean_roles(roles)
     }
 
     pub async fn get_user(&self, actor: &Principal, id: UserId) -> CoreResult<User> {
@@ -688,16 +682,9 @@ impl Latchkey {
     /// Deletes every user except the caller (org-users `DELETE /users/`).
     pub async fn delete_all_users(&self, actor: &Principal) -> CoreResult<u64> {
         require_admin(actor)?;
-        let n = self.store.delete_users_except(actor.user_id).await?;
+        let (n, ended) = self.store.delete_users_except(actor.user_id).await?;
+        self.apply_local(ended.into_iter().map(Invalidation::Session));
         self.apply_local([Invalidation::AllUsers]);
-        // The store emitted session events; the poll applies them here too, but do it now.
-        for sid in self
-            .store
-            .sessions_ended_since(Timestamp(Timestamp::now().0 - 60_000))
-            .await?
-        {
-            self.cache.apply(&Invalidation::Session(sid));
-        }
         Ok(n)
     }
 

@@ -2,7 +2,6 @@
 //! only EdDSA is accepted, `typ`, `kid`, `iss`, `aud` and `exp` are always checked.
 //! Refresh tokens: 256 random bits, shown once, stored only as a SHA-256 digest.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -222,19 +221,6 @@ impl TokenService {
                 alg: "EdDSA",
             })
             .collect()
-    }
-
-    pub fn has_keys(&self) -> bool {
-        !self
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-    }
-
-    pub fn kids(&self) -> HashMap<String, Option<Timestamp>> {
-        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        keys.iter().map(|k| (k.kid.clone(), k.retired_at)).collect()
     }
 }
 

@@ -572,8 +572,9 @@ impl Store {
         Ok(ended)
     }
 
-    /// Deletes every user but `keep` (org-users `DELETE /users/`). Returns how many.
-    pub async fn delete_users_except(&self, keep: UserId) -> CoreResult<u64> {
+    /// Deletes every user but `keep` (org-users `DELETE /users/`). Returns how many, and
+    /// the sessions that ended with them.
+    pub async fn delete_users_except(&self, keep: UserId) -> CoreResult<(u64, Vec<SessionId>)> {
         let mut tx = self.begin().await?;
         let sids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE user_id <> $1 AND revoked_at IS NULL",
@@ -588,14 +589,13 @@ impl Store {
             .await
             .map_err(db_err)?
             .rows_affected();
-        let mut events: Vec<Invalidation> = sids
-            .into_iter()
-            .map(|s| Invalidation::Session(SessionId(s)))
-            .collect();
+        let sids: Vec<SessionId> = sids.into_iter().map(SessionId).collect();
+        let mut events: Vec<Invalidation> =
+            sids.iter().cloned().map(Invalidation::Session).collect();
         events.push(Invalidation::AllUsers);
         self.emit(&mut tx, &events).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(n)
+        Ok((n, sids))
     }
 
     pub async fn list_users(&self, q: &UserQuery, page: &PageRequest) -> CoreResult<UserPage> {

@@ -514,14 +514,7 @@ async fn a_login_upgrades_a_hash_made_with_old_parameters() {
     let mut cfg = test_config();
     cfg.hash.m_kib = 128;
     let new = Instance::start(&db.url, cfg).await;
-    let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/v1/auth/login", new.base))
-        .json(&json!({"identifier": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    login_at(&reqwest::Client::new(), &new.base, "admin", ADMIN_PASSWORD).await;
     let after = new.svc.store().password_hash(id).await.unwrap().unwrap();
     assert!(
         after.starts_with("$argon2id$v=19$m=128,t=1,p=1$"),

@@ -127,14 +127,7 @@ async fn operator_commands(backend: Backend) {
     // The server sees what the CLI did.
     let inst = Instance::start(&out, test_config()).await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/v1/auth/login", inst.base))
-        .json(&serde_json::json!({"identifier": "sam", "password": "new-sam-pass-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: serde_json::Value = r.json().await.unwrap();
+    let body = login_at(&http, &inst.base, "sam", "new-sam-pass-1").await;
     assert_eq!(body["user"]["roles"], serde_json::json!(["admin"]));
     assert_eq!(inst.svc.tokens().jwks().len(), 2);
     inst.stop().await;

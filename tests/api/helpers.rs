@@ -367,6 +367,23 @@ impl TestApp {
     }
 }
 
+/// Logs in at an instance; returns the whole answer (asserting success).
+pub async fn login_at(
+    http: &reqwest::Client,
+    base: &str,
+    identifier: &str,
+    password: &str,
+) -> Value {
+    let r = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"identifier": identifier, "password": password}))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(r.status(), 200, "login {identifier} at {base}");
+    r.json().await.expect("login body")
+}
+
 /// Runs a test body on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! dual {

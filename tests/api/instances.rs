@@ -30,15 +30,7 @@ async fn revocation_is_seen_by_a_second_instance(backend: Backend) {
     let a = Instance::start(&db.url, cfg.clone()).await;
     let b = Instance::start(&db.url, cfg).await;
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{}/v1/auth/login", a.base))
-        .json(&json!({"identifier": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let login = login_at(&http, &a.base, "admin", ADMIN_PASSWORD).await;
     let token = login["access_token"].as_str().unwrap().to_owned();
     let me = |base: String, token: String| {
         let http = http.clone();
@@ -72,15 +64,7 @@ async fn revocation_is_seen_by_a_second_instance(backend: Backend) {
     );
 
     // A role removed on A stops granting on B.
-    let login = http
-        .post(format!("{}/v1/auth/login", a.base))
-        .json(&json!({"identifier": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let login = login_at(&http, &a.base, "admin", ADMIN_PASSWORD).await;
     let admin = login["access_token"].as_str().unwrap().to_owned();
     let created = http
         .post(format!("{}/v1/users", a.base))
@@ -93,15 +77,7 @@ async fn revocation_is_seen_by_a_second_instance(backend: Backend) {
         .await
         .unwrap();
     let rid = created["id"].as_i64().unwrap();
-    let rita = http
-        .post(format!("{}/v1/auth/login", b.base))
-        .json(&json!({"identifier": "rita", "password": "password-123"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["access_token"]
+    let rita = login_at(&http, &b.base, "rita", "password-123").await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -137,15 +113,7 @@ async fn revocation_is_seen_by_a_second_instance(backend: Backend) {
 
     // Keys rotated on A verify on B, and B's old tokens still verify.
     a.svc.rotate_keys().await.unwrap();
-    let fresh = http
-        .post(format!("{}/v1/auth/login", a.base))
-        .json(&json!({"identifier": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["access_token"]
+    let fresh = login_at(&http, &a.base, "admin", ADMIN_PASSWORD).await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
