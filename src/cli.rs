@@ -84,9 +84,19 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub listen: String,
-    /// Turn off self-registration (POST /v1/auth/register).
+    /// Turn off self-registration (native and dialect sign-up; admins can still create users).
     #[arg(long, env = "LATCHKEY_NO_REGISTRATION")]
     pub no_registration: bool,
+    /// Move a dialect: NAME=PREFIX (e.g. org-users=/ for a drop-in replacement), or NAME=off.
+    /// Repeatable. Dialects: auth-admin, user-profiles, role-assignments, org-users,
+    /// citizen-portal; each defaults to /compat/NAME.
+    #[arg(
+        long = "mount",
+        env = "LATCHKEY_MOUNTS",
+        value_delimiter = ',',
+        value_name = "NAME=PREFIX"
+    )]
+    pub mounts: Vec<String>,
     #[command(flatten)]
     pub core: CoreArgs,
 }
@@ -382,6 +392,7 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
 async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     init_logging(args.db.log_format);
     let cfg = args.core.to_config(!args.no_registration)?;
+    let mounts = crate::dialects::Mounts::parse(&args.mounts, &crate::server::root_routes())?;
     let addr: SocketAddr = args.listen.parse().map_err(|_| {
         Fatal(format!(
             "invalid listen address '{}': expected HOST:PORT, e.g. 127.0.0.1:8080",
@@ -433,7 +444,14 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         "latchkey listening (docs at http://{local}/docs)"
     );
     let shutdown = shutdown_signal();
-    crate::server::serve(listener, svc.clone(), shutdown)
+    for (d, prefix) in mounts.iter() {
+        tracing::info!(
+            dialect = d.name(),
+            prefix = if prefix.is_empty() { "/" } else { prefix },
+            "dialect mounted"
+        );
+    }
+    crate::server::serve(listener, svc.clone(), &mounts, shutdown)
         .await
         .map_err(|e| Fatal(format!("server error: {e}")))?;
     // Give the pool a moment to close cleanly.

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cli;
 pub mod core;
+pub mod dialects;
 pub mod http;
 pub mod server;
 pub mod store;

@@ -23,6 +23,7 @@ use utoipa::openapi::{ContentBuilder, PathsBuilder};
 
 use crate::api::problem::Problem;
 use crate::core::Latchkey;
+use crate::dialects::Mounts;
 use crate::http::AppState;
 
 /// Request bodies above this are refused with 413 (CONTRACT.md "Errors").
@@ -153,13 +154,38 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// Method and path of every route Latchkey itself serves at the root (the native API and the
+/// operations endpoints): no dialect mount may shadow them.
+pub fn root_routes() -> Vec<(String, String)> {
+    let doc = openapi();
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+        ];
+        for (m, op) in ops {
+            if op.is_some() {
+                out.push((m.to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// The whole application.
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState, mounts: &Mounts) -> Router {
     let (api, mut doc) = crate::api::router();
     describe_self(&mut doc);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
 
     let api = api
+        .merge(mounts.router())
         .fallback(|| async { Problem::route_not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .with_state(state);
@@ -205,6 +231,7 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(
     listener: TcpListener,
     svc: Arc<Latchkey>,
+    mounts: &Mounts,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let state = AppState {
@@ -212,7 +239,7 @@ pub async fn serve(
         metrics: metrics_handle(),
     };
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
-    let app = app(state);
+    let app = app(state, mounts);
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -9,7 +9,6 @@ use super::dto::*;
 use super::problem::{ApiResult, Json, Path, Problem};
 use super::{Auth, Client};
 use crate::core::model::SessionId;
-use crate::core::roles;
 use crate::core::service::{IssuedTokens, NewAccount};
 use crate::http::AppState;
 
@@ -119,8 +118,9 @@ async fn register(
         organization: None,
         roles: Vec::new(),
         is_active: true,
+        default_role: None,
     };
-    let user = st.svc.register(account, roles::USER).await?;
+    let user = st.svc.register(account).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 

@@ -193,6 +193,13 @@ impl From<CoreError> for Problem {
                 "Cannot delete own account",
                 "an administrator cannot delete their own account",
             ),
+            CoreError::UnknownRole { valid } => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                kind::INVALID_FIELD,
+                "Invalid field",
+                format!("role must be one of: {}", valid.join(", ")),
+            )
+            .with_field("role"),
             CoreError::RateLimited { retry_after } => {
                 let mut p = Problem::new(
                     S::TOO_MANY_REQUESTS,

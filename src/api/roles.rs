@@ -135,6 +135,7 @@ async fn list_assignments(
         user_id: params.user_id.map(UserId),
         role: params.role,
         is_active: params.is_active,
+        ..Default::default()
     };
     let (items, total) = st.svc.list_assignments(&p, &q, offset, per_page).await?;
     Ok(Json(AssignmentListResponse {

@@ -164,6 +164,7 @@ async fn create_user(
         organization: req.organization_id.map(OrgId),
         roles: req.roles,
         is_active: req.is_active.unwrap_or(true),
+        default_role: None,
     };
     let user = st.svc.create_user(&p, account).await?;
     Ok((StatusCode::CREATED, Json(user.into())))

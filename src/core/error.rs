@@ -106,6 +106,9 @@ pub enum CoreError {
     Forbidden(&'static str),
     #[error("an administrator cannot delete their own account")]
     SelfDelete,
+    /// A role that does not exist, where only existing roles are accepted.
+    #[error("unknown role")]
+    UnknownRole { valid: Vec<String> },
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
     /// The database cannot be reached right now.

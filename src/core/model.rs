@@ -98,6 +98,8 @@ pub struct User {
     pub updated_at: Timestamp,
     /// Names of the roles of the user's *active* assignments, sorted.
     pub roles: Vec<String>,
+    /// The role the user acts in by default (citizen-portal's `defaultRole`), if set.
+    pub default_role: Option<String>,
 }
 
 impl User {
@@ -296,10 +298,25 @@ pub struct UserPage {
     pub next_cursor: Option<UserCursor>,
 }
 
-/// Filter on role assignment lists.
+/// Filter, search and order of role assignment lists.
 #[derive(Debug, Clone, Default)]
 pub struct AssignmentQuery {
+    pub id: Option<AssignmentId>,
     pub user_id: Option<UserId>,
     pub role: Option<String>,
     pub is_active: Option<bool>,
+    /// Case-insensitive substring of the role name.
+    pub search: Option<String>,
+    /// Sort keys in order, each ascending (false) or descending (true); ties by id.
+    pub sort: Vec<(AssignmentSort, bool)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignmentSort {
+    Id,
+    UserId,
+    Role,
+    IsActive,
+    CreatedAt,
+    UpdatedAt,
 }

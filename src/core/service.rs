@@ -58,6 +58,35 @@ pub struct NewAccount {
     pub organization: Option<OrgId>,
     pub roles: Vec<String>,
     pub is_active: bool,
+    /// The role the user acts in by default; it is also assigned.
+    pub default_role: Option<String>,
+}
+
+/// How an edge's origin let accounts be created. The rules are the core's; an edge only
+/// says which of them its origin had.
+#[derive(Debug, Clone, Copy)]
+pub struct SignupPolicy<'a> {
+    /// The role a new account gets when it asks for none; also its default role.
+    pub default_role: &'a str,
+    /// Whether anyone (without a registrar role) may create an unprivileged account.
+    pub public: bool,
+    /// Roles besides `admin` whose holders may create accounts with any role.
+    pub registrars: &'a [&'a str],
+    /// Accept only roles that exist (org-users); otherwise a named role is created.
+    pub existing_roles_only: bool,
+    /// Shortest acceptable username, in characters.
+    pub min_username_chars: usize,
+}
+
+impl SignupPolicy<'_> {
+    /// The native API's self-registration.
+    pub const NATIVE: SignupPolicy<'static> = SignupPolicy {
+        default_role: roles::USER,
+        public: true,
+        registrars: &[],
+        existing_roles_only: false,
+        min_username_chars: 1,
+    };
 }
 
 /// A change to a user. `None` leaves a field alone.
@@ -286,6 +315,13 @@ impl Latchkey {
         let _ = self.store.prune_keys(Timestamp(now.0 - keep)).await;
     }
 
+    /// Checks that `p` may administer users, roles and organizations (holds `admin`). Edges
+    /// whose origin checked rights before reading the request call this first, so that
+    /// their refusals come in the origin's order; the operations check again themselves.
+    pub fn require_admin(&self, p: &Principal) -> CoreResult<()> {
+        require_admin(p)
+    }
+
     // ----- bootstrap ---------------------------------------------------------------------
 
     /// On a database with no user, creates the admin (CONTRACT.md "Bootstrap").
@@ -308,6 +344,7 @@ impl Latchkey {
             password: password.clone(),
             roles: vec![roles::ADMIN.to_owned()],
             is_active: true,
+            default_role: Some(roles::ADMIN.to_owned()),
             ..Default::default()
         };
         match self.create_account(account, None).await {
@@ -509,6 +546,17 @@ impl Latchkey {
                 return Err(CoreError::NotFound(Entity::Organization));
             }
         }
+        let default_role = a
+            .default_role
+            .as_deref()
+            .map(validate::role_name)
+            .transpose()?;
+        let mut roles = roles;
+        if let Some(d) = &default_role {
+            if !roles.contains(d) {
+                roles.push(d.clone());
+            }
+        }
         let hash = self.hasher.hash(&a.password).await?;
         let new = NewUser {
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -518,6 +566,7 @@ impl Latchkey {
             profile,
             organization: a.organization,
             is_active: a.is_active,
+            default_role,
         };
         let actor_id = actor.map(|p| p.user_id.0.to_string());
         let id = self
@@ -534,40 +583,108 @@ impl Latchkey {
             .ok_or(CoreError::NotFound(Entity::User))
     }
 
-    /// Public sign-up. Only unprivileged roles may be chosen here; `default_role` is what
-    /// the calling edge's origin gave new users.
-    pub async fn register(&self, mut a: NewAccount, default_role: &str) -> CoreResult<User> {
-        if !self.cfg.allow_registration {
-            return Err(CoreError::Forbidden("self-registration is disabled"));
+    /// Native self-registration: the new user holds the `user` role.
+    pub async fn register(&self, a: NewAccount) -> CoreResult<User> {
+        self.sign_up(None, &SignupPolicy::NATIVE, a).await
+    }
+
+    /// Creates an account under an edge's sign-up policy. Without a registrar's rights
+    /// (admin, or a role in `policy.registrars`), only the default role may be had, and only
+    /// where the policy is public and registration is on.
+    pub async fn sign_up(
+        &self,
+        actor: Option<&Principal>,
+        policy: &SignupPolicy<'_>,
+        mut a: NewAccount,
+    ) -> CoreResult<User> {
+        let registrar =
+            actor.is_some_and(|p| p.is_admin() || policy.registrars.iter().any(|r| p.has_role(r)));
+        let mut roles = match clean_roles(&a.roles) {
+            Ok(r) => r,
+            // Where only existing roles are accepted, a malformed name is just not one of them.
+            Err(CoreError::Invalid { field: "role", .. }) if policy.existing_roles_only => {
+                let valid = self
+                    .store
+                    .list_roles()
+                    .await?
+                    .into_iter()
+                    .map(|r| r.name)
+                    .collect();
+                return Err(CoreError::UnknownRole { valid });
+            }
+            Err(e) => return Err(e),
+        };
+        if roles.is_empty() {
+            roles.push(policy.default_role.to_owned());
         }
-        let roles = clean_roles(&a.roles)?;
-        if roles.iter().any(|r| r != default_role) {
-            return Err(CoreError::Forbidden(
-                "public sign-up cannot choose a privileged role",
+        if registrar && !actor.is_some_and(Principal::is_admin) {
+            // A registrar that is not an admin (org-users' `pi`) cannot mint administrators.
+            if roles
+                .iter()
+                .any(|r| r == roles::ADMIN || r == roles::SUPER_ADMIN)
+            {
+                return Err(CoreError::Forbidden(
+                    "only an admin may grant an administrator role",
+                ));
+            }
+        }
+        if !registrar {
+            if !policy.public {
+                return Err(CoreError::Forbidden("not allowed to register users"));
+            }
+            if roles.iter().any(|r| r != policy.default_role) {
+                return Err(CoreError::Forbidden(
+                    "choosing a privileged role needs an admin",
+                ));
+            }
+            if !self.cfg.allow_registration {
+                return Err(CoreError::Forbidden("self-registration is disabled"));
+            }
+        }
+        if a.username.trim().chars().count() < policy.min_username_chars {
+            return Err(CoreError::invalid(
+                "username",
+                format!(
+                    "must be at least {} characters long",
+                    policy.min_username_chars
+                ),
             ));
         }
-        a.roles = vec![default_role.to_owned()];
+        if policy.existing_roles_only {
+            let known: Vec<String> = self
+                .store
+                .list_roles()
+                .await?
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            if roles.iter().any(|r| !known.contains(r)) {
+                return Err(CoreError::UnknownRole { valid: known });
+            }
+        }
+        a.default_role = Some(policy.default_role.to_owned()).filter(|d| roles.contains(d));
+        a.roles = roles;
         a.is_active = true;
-        self.create_account(a, None).await
+        self.create_account(a, actor).await
+    }
+
+    /// [`Self::sign_up`], then a session for the new user (for edges whose sign-up answers
+    /// with a token).
+    pub async fn sign_up_and_login(
+        &self,
+        actor: Option<&Principal>,
+        policy: &SignupPolicy<'_>,
+        a: NewAccount,
+        client: &ClientInfo,
+    ) -> CoreResult<LoginOutcome> {
+        let user = self.sign_up(actor, policy, a).await?;
+        let tokens = self.open_session(user.id, client).await?;
+        Ok(LoginOutcome { tokens, user })
     }
 
     /// An admin creates a user with any roles.
     pub async fn create_user(&self, actor: &Principal, a: NewAccount) -> CoreResult<User> {
         require_admin(actor)?;
-        self.create_account(a, Some(actor)).await
-    }
-
-    /// Creates a user for an edge whose origin let other roles than `admin` register users
-    /// (org-users lets `pi` do it). The check stays here: the edge only names those roles.
-    pub async fn create_user_as(
-        &self,
-        actor: &Principal,
-        registrar_roles: &[&str],
-        a: NewAccount,
-    ) -> CoreResult<User> {
-        if !actor.is_admin() && !registrar_roles.iter().any(|r| actor.has_role(r)) {
-            return Err(CoreError::Forbidden("not allowed to register users"));
-        }
         self.create_account(a, Some(actor)).await
     }
 
@@ -612,6 +729,11 @@ impl Latchkey {
                 "you cannot disable your own account",
             ));
         }
+        self.apply_update(id, patch).await
+    }
+
+    /// Applies a validated change; the caller has decided that it is allowed.
+    async fn apply_update(&self, id: UserId, patch: UserPatch) -> CoreResult<User> {
         let mut user = self.user_or_gone(id).await?;
         if let Some(u) = &patch.username {
             user.username = validate::username(u)?;
@@ -727,6 +849,112 @@ impl Latchkey {
         self.store.list_users(&q, page).await
     }
 
+    /// A user updates their own profile and, optionally, sets a new password without the
+    /// current one (citizen-portal's `update-profile` allows that); their other sessions end.
+    pub async fn update_own_profile(
+        &self,
+        actor: &Principal,
+        patch: UserPatch,
+        new_password: Option<&str>,
+    ) -> CoreResult<User> {
+        if let Some(pw) = new_password {
+            validate::password(pw)?;
+        }
+        let user = self.update_user(actor, actor.user_id, patch).await?;
+        if let Some(pw) = new_password {
+            self.set_password_unchecked(actor.user_id, pw, Some(&actor.session_id))
+                .await?;
+        }
+        Ok(user)
+    }
+
+    /// An administrator — `admin`, or one of `admin_roles` for edges whose origin had other
+    /// administrator roles — updates any user, including password, roles (by id) and the
+    /// default role. Unknown role ids are invalid input. One user change at a time: the
+    /// fields, then the password (ending that user's sessions), then the roles.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn admin_update_user(
+        &self,
+        actor: &Principal,
+        admin_roles: &[&str],
+        id: UserId,
+        patch: UserPatch,
+        new_password: Option<&str>,
+        role_ids: Option<&[RoleId]>,
+        default_role_id: Option<RoleId>,
+    ) -> CoreResult<User> {
+        if !actor.is_admin() && !admin_roles.iter().any(|r| actor.has_role(r)) {
+            return Err(CoreError::Forbidden("an administrator role is required"));
+        }
+        self.user_or_gone(id).await?;
+        if let Some(pw) = new_password {
+            validate::password(pw)?;
+        }
+        let mut wanted = match role_ids {
+            Some(ids) => Some(self.roles_for_ids(ids).await?),
+            None => None,
+        };
+        let default = match default_role_id {
+            Some(rid) => Some(self.store.get_role(rid).await?.ok_or_else(|| {
+                CoreError::invalid("defaultRoleId", format!("unknown role id {rid}"))
+            })?),
+            None => None,
+        };
+        if patch.is_active == Some(false) && actor.user_id == id {
+            return Err(CoreError::invalid(
+                "is_active",
+                "you cannot disable your own account",
+            ));
+        }
+        self.apply_update(id, patch).await?;
+        if let Some(pw) = new_password {
+            let keep = (actor.user_id == id).then_some(&actor.session_id);
+            self.set_password_unchecked(id, pw, keep).await?;
+        }
+        if let Some(d) = &default {
+            // The default role is always one the user holds.
+            match &mut wanted {
+                Some(list) if !list.contains(&d.name) => list.push(d.name.clone()),
+                Some(_) => {}
+                None => {
+                    let current = self.user_or_gone(id).await?;
+                    if !current.has_role(&d.name) {
+                        let mut list = current.roles.clone();
+                        list.push(d.name.clone());
+                        wanted = Some(list);
+                    }
+                }
+            }
+        }
+        if let Some(list) = wanted {
+            self.store
+                .replace_roles(id, &list, Some(&actor.user_id.0.to_string()))
+                .await?;
+            self.apply_local([Invalidation::User(id)]);
+        }
+        if let Some(d) = default {
+            self.store.set_default_role(id, Some(d.id)).await?;
+        }
+        self.user_or_gone(id).await
+    }
+
+    /// Role names for ids, all or nothing; an unknown id is invalid input.
+    async fn roles_for_ids(&self, ids: &[RoleId]) -> CoreResult<Vec<String>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.store.get_role(*id).await? {
+                Some(r) => out.push(r.name),
+                None => {
+                    return Err(CoreError::invalid(
+                        "roleIds",
+                        format!("unknown role id {id}"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ----- passwords ---------------------------------------------------------------------------
 
     /// A user changes their own password: needs the current one; ends their other sessions.
@@ -803,18 +1031,6 @@ impl Latchkey {
             .get_role(id)
             .await?
             .ok_or(CoreError::NotFound(Entity::Role))
-    }
-
-    /// Roles by id (citizen-portal's `roleIds`), all or nothing.
-    pub async fn roles_by_ids(&self, ids: &[RoleId]) -> CoreResult<Vec<Role>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.store.get_role(*id).await? {
-                Some(r) => out.push(r),
-                None => return Err(CoreError::NotFound(Entity::Role)),
-            }
-        }
-        Ok(out)
     }
 
     pub async fn create_role(
@@ -979,7 +1195,7 @@ impl Latchkey {
         let q = AssignmentQuery {
             user_id: Some(user),
             role: Some(role),
-            is_active: None,
+            ..Default::default()
         };
         let (found, _) = self.store.list_assignments(&q, 0, 1).await?;
         let a = found

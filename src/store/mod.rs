@@ -365,6 +365,15 @@ impl Store {
             let role_id = ensure_role(&mut tx, role, now).await?;
             insert_assignment(&mut tx, UserId(id), role_id, true, actor, now).await?;
         }
+        if let Some(default) = &u.default_role {
+            let role_id = ensure_role(&mut tx, default, now).await?;
+            sqlx::query("UPDATE users SET default_role_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(role_id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(UserId(id))
     }
@@ -817,6 +826,10 @@ impl Store {
     ) -> CoreResult<(Vec<Assignment>, u64)> {
         let mut filter = Sql::new();
         filter.push(" WHERE 1 = 1");
+        if let Some(id) = q.id {
+            filter.push(" AND ra.id = ");
+            filter.bind_int(id.0);
+        }
         if let Some(u) = q.user_id {
             filter.push(" AND ra.user_id = ");
             filter.bind_int(u.0);
@@ -829,6 +842,12 @@ impl Store {
             filter.push(" AND ra.is_active = ");
             filter.bind_bool(active);
         }
+        if let Some(text) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            // Role names are ASCII lowercase, so folding the needle is enough.
+            filter.push(" AND r.name LIKE ");
+            filter.bind_text(format!("%{}%", like_escape(&text.to_lowercase())));
+            filter.push(" ESCAPE '\\'");
+        }
         let mut count = Sql::new();
         count.push("SELECT COUNT(*) FROM role_assignments ra JOIN roles r ON r.id = ra.role_id");
         count.append(&filter);
@@ -840,7 +859,23 @@ impl Store {
         let mut sql = Sql::new();
         sql.push(ASSIGNMENT_SELECT);
         sql.append(&filter);
-        sql.push(" ORDER BY ra.id LIMIT ");
+        let mut order: Vec<String> = q
+            .sort
+            .iter()
+            .map(|(key, desc)| {
+                let col = match key {
+                    AssignmentSort::Id => "ra.id",
+                    AssignmentSort::UserId => "ra.user_id",
+                    AssignmentSort::Role => "r.name",
+                    AssignmentSort::IsActive => "ra.is_active",
+                    AssignmentSort::CreatedAt => "ra.created_at",
+                    AssignmentSort::UpdatedAt => "ra.updated_at",
+                };
+                format!("{col} {}", if *desc { "DESC" } else { "ASC" })
+            })
+            .collect();
+        order.push("ra.id ASC".into());
+        sql.push(&format!(" ORDER BY {} LIMIT ", order.join(", ")));
         sql.bind_int(limit.min(i64::MAX as u64) as i64);
         sql.push(" OFFSET ");
         sql.bind_int(offset.min(i64::MAX as u64) as i64);
@@ -850,6 +885,24 @@ impl Store {
             .map(assignment_from_row)
             .collect::<CoreResult<Vec<_>>>()?;
         Ok((list, total.max(0) as u64))
+    }
+
+    /// Sets a user's default role (creating nothing: the role must exist).
+    pub async fn set_default_role(&self, user: UserId, role: Option<RoleId>) -> CoreResult<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE users SET default_role_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(user.0)
+            .bind(role.map(|r| r.0))
+            .bind(Timestamp::now().0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoreError::NotFound(Entity::User));
+        }
+        self.emit(&mut tx, &[Invalidation::User(user)]).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     /// Creates an assignment, creating the role if it does not exist.

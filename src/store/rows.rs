@@ -17,6 +17,7 @@ pub struct NewUser {
     pub profile: Profile,
     pub organization: Option<OrgId>,
     pub is_active: bool,
+    pub default_role: Option<String>,
 }
 
 /// What a login needs to know of a user.
@@ -48,7 +49,9 @@ pub enum RotateOutcome {
 pub const USER_SELECT: &str = "SELECT u.id, u.uuid, u.username, u.email, u.first_name, \
     u.middle_name, u.last_name, u.name_extension, u.display_name, u.contact_number, u.address, \
     u.organization_id, o.uuid AS org_uuid, o.name AS org_name, u.is_active, u.created_at, \
-    u.updated_at FROM users u LEFT JOIN organizations o ON o.id = u.organization_id";
+    u.updated_at, dr.name AS default_role FROM users u \
+    LEFT JOIN organizations o ON o.id = u.organization_id \
+    LEFT JOIN roles dr ON dr.id = u.default_role_id";
 
 pub fn user_from_row(r: &AnyRow) -> CoreResult<User> {
     let org_id: Option<i64> = r.try_get("organization_id").map_err(db_err)?;
@@ -79,6 +82,7 @@ pub fn user_from_row(r: &AnyRow) -> CoreResult<User> {
         created_at: Timestamp(r.try_get("created_at").map_err(db_err)?),
         updated_at: Timestamp(r.try_get("updated_at").map_err(db_err)?),
         roles: Vec::new(),
+        default_role: r.try_get("default_role").map_err(db_err)?,
     })
 }
 

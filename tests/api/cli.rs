@@ -175,6 +175,27 @@ fn configuration_errors_end_with_one_clear_line() {
     assert!(!ok);
     assert!(err.contains("invalid argon2 parameters"), "{err}");
 
+    let (ok, _, err) = latchkey(
+        "x.db",
+        &[
+            "serve",
+            "--mount",
+            "auth-admin=/",
+            "--mount",
+            "citizen-portal=/",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("auth-admin") && err.contains("citizen-portal"),
+        "{err}"
+    );
+    let (ok, _, err) = latchkey("x.db", &["serve", "--mount", "sso=/"], None);
+    assert!(!ok);
+    assert!(err.contains("unknown dialect 'sso'"), "{err}");
+
     let (ok, out, _) = latchkey("x.db", &["--help"], None);
     assert!(ok);
     assert!(

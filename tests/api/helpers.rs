@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use latchkey::core::password::HashParams;
 use latchkey::core::{CoreConfig, Latchkey};
+use latchkey::dialects::Mounts;
 use latchkey::store::{PoolConfig, Store};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -150,6 +151,10 @@ pub struct Instance {
 
 impl Instance {
     pub async fn start(url: &str, cfg: CoreConfig) -> Instance {
+        Self::start_mounted(url, cfg, Mounts::default()).await
+    }
+
+    pub async fn start_mounted(url: &str, cfg: CoreConfig, mounts: Mounts) -> Instance {
         let store = Store::connect(url, PoolConfig::default())
             .await
             .expect("connect");
@@ -163,7 +168,9 @@ impl Instance {
         let (stop, rx) = watch::channel(false);
         let s = svc.clone();
         let task = tokio::spawn(async move {
-            latchkey::server::serve(listener, s, rx).await.unwrap();
+            latchkey::server::serve(listener, s, &mounts, rx)
+                .await
+                .unwrap();
         });
         Instance {
             base: format!("http://{addr}"),
@@ -240,8 +247,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, cfg: CoreConfig) -> Option<TestApp> {
+        Self::spawn_mounted(backend, cfg, Mounts::default()).await
+    }
+
+    pub async fn spawn_mounted(
+        backend: Backend,
+        cfg: CoreConfig,
+        mounts: Mounts,
+    ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let inst = Instance::start(&db.url, cfg).await;
+        let inst = Instance::start_mounted(&db.url, cfg, mounts).await;
         let http = reqwest::Client::new();
         let mut app = TestApp {
             http,
@@ -258,6 +273,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inst.base)
+    }
+
+    /// A path of a dialect at its default mount.
+    pub fn at(dialect: &str, path: &str) -> String {
+        format!("/compat/{dialect}{path}")
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod dialects;
 mod input;
 mod instances;
 mod ops;
