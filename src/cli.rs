@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::core::error::CoreError;
+use crate::core::limits::{RateLimits, ThrottlePolicy};
 use crate::core::model::{PageRequest, UserId, UserQuery};
 use crate::core::password::HashParams;
 use crate::core::service::NewAccount;
@@ -97,6 +98,23 @@ pub struct ServeArgs {
         value_name = "NAME=PREFIX"
     )]
     pub mounts: Vec<String>,
+    /// A reverse proxy whose X-Forwarded-For is believed for the client address (repeatable).
+    /// Without one, the client address is the socket peer.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LATCHKEY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// An origin browsers may call the API from (CORS; repeatable; off by default).
+    #[arg(
+        long = "cors-origin",
+        env = "LATCHKEY_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub core: CoreArgs,
 }
@@ -147,6 +165,73 @@ pub struct CoreArgs {
     /// Token audience (`aud`).
     #[arg(long, env = "LATCHKEY_AUDIENCE", default_value = "latchkey")]
     pub audience: String,
+    /// Consecutive failed logins for one username or email before it locks (0: never).
+    #[arg(
+        long,
+        env = "LATCHKEY_LOGIN_LOCK_AFTER",
+        default_value_t = 10,
+        value_name = "N"
+    )]
+    pub login_lock_after: u32,
+    /// The first lock, in seconds; each further failure doubles it.
+    #[arg(
+        long,
+        env = "LATCHKEY_LOGIN_LOCK_SECS",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub login_lock_secs: u64,
+    /// The longest lock, in seconds.
+    #[arg(
+        long,
+        env = "LATCHKEY_LOGIN_LOCK_MAX_SECS",
+        default_value_t = 900,
+        value_name = "SECS"
+    )]
+    pub login_lock_max_secs: u64,
+    /// Failed logins from one client address within the window before it is throttled (0: never).
+    #[arg(
+        long,
+        env = "LATCHKEY_ADDRESS_FAILURE_LIMIT",
+        default_value_t = 300,
+        value_name = "N"
+    )]
+    pub address_failure_limit: u32,
+    /// The client-address window, in seconds.
+    #[arg(
+        long,
+        env = "LATCHKEY_ADDRESS_FAILURE_WINDOW_SECS",
+        default_value_t = 900,
+        value_name = "SECS"
+    )]
+    pub address_failure_window_secs: u64,
+    /// Public sign-ups per client address per hour (0: unlimited).
+    #[arg(
+        long,
+        env = "LATCHKEY_RATE_REGISTER_PER_HOUR",
+        default_value_t = 60,
+        value_name = "N"
+    )]
+    pub rate_register_per_hour: u32,
+    /// Refresh-token exchanges per client address per minute (0: unlimited).
+    #[arg(
+        long,
+        env = "LATCHKEY_RATE_REFRESH_PER_MINUTE",
+        default_value_t = 600,
+        value_name = "N"
+    )]
+    pub rate_refresh_per_minute: u32,
+    /// Password changes per client address per hour (0: unlimited).
+    #[arg(
+        long,
+        env = "LATCHKEY_RATE_PASSWORD_PER_HOUR",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub rate_password_per_hour: u32,
+    /// Accept passwords that are on the common-passwords list.
+    #[arg(long, env = "LATCHKEY_NO_PASSWORD_BLOCKLIST")]
+    pub no_password_blocklist: bool,
 }
 
 impl Default for CoreArgs {
@@ -160,6 +245,15 @@ impl Default for CoreArgs {
             argon2_parallelism: 1,
             issuer: "latchkey".into(),
             audience: "latchkey".into(),
+            login_lock_after: 10,
+            login_lock_secs: 60,
+            login_lock_max_secs: 900,
+            address_failure_limit: 300,
+            address_failure_window_secs: 900,
+            rate_register_per_hour: 60,
+            rate_refresh_per_minute: 600,
+            rate_password_per_hour: 20,
+            no_password_blocklist: false,
         }
     }
 }
@@ -183,6 +277,19 @@ impl CoreArgs {
             session_lifetime_secs: self.session_lifetime,
             allow_registration,
             hash,
+            throttle: ThrottlePolicy {
+                lock_after: self.login_lock_after,
+                lock_base_secs: self.login_lock_secs.max(1),
+                lock_max_secs: self.login_lock_max_secs.max(self.login_lock_secs.max(1)),
+                address_limit: self.address_failure_limit,
+                address_window_secs: self.address_failure_window_secs.max(1),
+            },
+            rates: RateLimits {
+                register_per_hour: self.rate_register_per_hour,
+                refresh_per_minute: self.rate_refresh_per_minute,
+                password_per_hour: self.rate_password_per_hour,
+            },
+            password_blocklist: !self.no_password_blocklist,
             ..CoreConfig::default()
         })
     }
@@ -392,7 +499,16 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
 async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     init_logging(args.db.log_format);
     let cfg = args.core.to_config(!args.no_registration)?;
-    let mounts = crate::dialects::Mounts::parse(&args.mounts, &crate::server::root_routes())?;
+    let http = crate::server::HttpOptions {
+        mounts: crate::dialects::Mounts::parse(&args.mounts, &crate::server::root_routes())?,
+        trusted_proxies: args
+            .trusted_proxies
+            .iter()
+            .map(|ip| ip.to_canonical())
+            .collect(),
+        cors_origins: args.cors_origins.clone(),
+    };
+    http.validate()?;
     let addr: SocketAddr = args.listen.parse().map_err(|_| {
         Fatal(format!(
             "invalid listen address '{}': expected HOST:PORT, e.g. 127.0.0.1:8080",
@@ -444,14 +560,14 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         "latchkey listening (docs at http://{local}/docs)"
     );
     let shutdown = shutdown_signal();
-    for (d, prefix) in mounts.iter() {
+    for (d, prefix) in http.mounts.iter() {
         tracing::info!(
             dialect = d.name(),
             prefix = if prefix.is_empty() { "/" } else { prefix },
             "dialect mounted"
         );
     }
-    crate::server::serve(listener, svc.clone(), &mounts, shutdown)
+    crate::server::serve(listener, svc.clone(), &http, shutdown)
         .await
         .map_err(|e| Fatal(format!("server error: {e}")))?;
     // Give the pool a moment to close cleanly.

@@ -1,12 +1,12 @@
 //! Assembling the HTTP application (routes, limits, headers, metrics, request ids) and
 //! serving it with graceful shutdown.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,6 +14,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -227,19 +228,83 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
+/// How the HTTP side is set up (beyond the core's configuration).
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    pub mounts: Mounts,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Origins allowed by CORS; empty turns CORS off.
+    pub cors_origins: Vec<String>,
+}
+
+impl HttpOptions {
+    /// Checks CORS origins: `*`, or `scheme://host[:port]` each.
+    pub fn validate(&self) -> Result<(), String> {
+        for o in &self.cors_origins {
+            let ok = o == "*"
+                || ((o.starts_with("http://") || o.starts_with("https://"))
+                    && !o.ends_with('/')
+                    && HeaderValue::from_str(o).is_ok()
+                    && o.split("://")
+                        .nth(1)
+                        .is_some_and(|h| !h.is_empty() && !h.contains('/')));
+            if !ok {
+                return Err(format!(
+                    "invalid CORS origin '{o}': expected * or scheme://host[:port], e.g. https://app.example.com"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn cors(&self) -> Option<CorsLayer> {
+        if self.cors_origins.is_empty() {
+            return None;
+        }
+        let origin = if self.cors_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(
+                self.cors_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok()),
+            )
+        };
+        Some(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
+}
+
 /// Serves until `shutdown` flips, then drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     svc: Arc<Latchkey>,
-    mounts: &Mounts,
+    opts: &HttpOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let state = AppState {
         svc: svc.clone(),
         metrics: metrics_handle(),
+        trusted_proxies: opts.trusted_proxies.clone().into(),
     };
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
-    let app = app(state, mounts);
+    let mut app = app(state, &opts.mounts);
+    if let Some(cors) = opts.cors() {
+        app = app.layer(cors);
+    }
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

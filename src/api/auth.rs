@@ -69,9 +69,10 @@ async fn login(
     ))]
 async fn refresh(
     State(st): State<AppState>,
+    Client(client): Client,
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let t = st.svc.refresh(&req.refresh_token).await?;
+    let t = st.svc.refresh(&req.refresh_token, &client).await?;
     Ok(Json(token_response(t, None)))
 }
 
@@ -108,6 +109,7 @@ async fn logout_all(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json
     ))]
 async fn register(
     State(st): State<AppState>,
+    Client(client): Client,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserDto>)> {
     let account = NewAccount {
@@ -120,7 +122,7 @@ async fn register(
         is_active: true,
         default_role: None,
     };
-    let user = st.svc.register(account).await?;
+    let user = st.svc.register(account, &client).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -165,11 +167,12 @@ async fn update_me(
 async fn change_password(
     State(st): State<AppState>,
     Auth(p): Auth,
+    Client(client): Client,
     Json(req): Json<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     let id = p.user_id;
     st.svc
-        .change_password(&p, id, &req.current_password, &req.new_password)
+        .change_password(&p, id, &req.current_password, &req.new_password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod password;
 pub mod roles;

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::cache::{AuthCache, Invalidation};
 use super::error::{AuthFailure, CoreError, CoreResult, Entity};
+use super::limits::{Limited, RateLimiter, RateLimits, ThrottlePolicy};
 use super::model::*;
 use super::password::{HashParams, Hasher, Verified as PwVerified};
 use super::roles;
@@ -30,6 +31,12 @@ pub struct CoreConfig {
     pub hash_workers: usize,
     /// How often the invalidation table is polled (the cross-instance staleness bound).
     pub sync_interval: Duration,
+    /// Failed-login locking.
+    pub throttle: ThrottlePolicy,
+    /// Per-address limits on sign-up, refresh and password change.
+    pub rates: RateLimits,
+    /// Refuse passwords on the common-passwords list.
+    pub password_blocklist: bool,
 }
 
 impl Default for CoreConfig {
@@ -44,6 +51,9 @@ impl Default for CoreConfig {
             hash: HashParams::default(),
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             sync_interval: Duration::from_millis(500),
+            throttle: ThrottlePolicy::default(),
+            rates: RateLimits::default(),
+            password_blocklist: true,
         }
     }
 }
@@ -128,6 +138,7 @@ pub struct Latchkey {
     hasher: Hasher,
     tokens: TokenService,
     cache: AuthCache,
+    limiter: RateLimiter,
     cfg: CoreConfig,
 }
 
@@ -203,6 +214,7 @@ impl Latchkey {
             hasher,
             tokens,
             cache: AuthCache::new(),
+            limiter: RateLimiter::default(),
             cfg,
         };
         svc.ensure_keys().await?;
@@ -311,6 +323,10 @@ impl Latchkey {
             .store
             .prune_sessions(Timestamp(now.0 - 86_400_000))
             .await;
+        let _ = self
+            .store
+            .prune_throttle(Timestamp(now.0 - 86_400_000))
+            .await;
         let keep = (self.cfg.access_ttl_secs as i64 + 3600) * 1000;
         let _ = self.store.prune_keys(Timestamp(now.0 - keep)).await;
     }
@@ -404,6 +420,9 @@ impl Latchkey {
         if key.is_empty() || password.is_empty() {
             return Err(CoreError::InvalidCredentials);
         }
+        let id_key = format!("id:{key}");
+        let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+        let counted = self.check_throttle(&id_key, ip_key.as_deref()).await?;
         let record = if password.len() > validate::PASSWORD_MAX_BYTES {
             None
         } else {
@@ -415,8 +434,12 @@ impl Latchkey {
             .await?;
         let Some(record) = record.filter(|_| verdict != PwVerified::No) else {
             metrics::counter!("latchkey_logins_total", "outcome" => "failure").increment(1);
+            self.count_failure(&id_key, ip_key.as_deref()).await?;
             return Err(CoreError::InvalidCredentials);
         };
+        if counted {
+            self.store.throttle_clear(&id_key).await?;
+        }
         if !record.is_active {
             metrics::counter!("latchkey_logins_total", "outcome" => "disabled").increment(1);
             return Err(CoreError::AccountDisabled);
@@ -429,6 +452,93 @@ impl Latchkey {
         let user = self.user_or_gone(record.id).await?;
         metrics::counter!("latchkey_logins_total", "outcome" => "success").increment(1);
         Ok(LoginOutcome { tokens, user })
+    }
+
+    /// Refuses a login whose identifier is locked or whose address is throttled. Returns
+    /// whether the identifier has a failure count (to clear on success).
+    async fn check_throttle(&self, id_key: &str, ip_key: Option<&str>) -> CoreResult<bool> {
+        let keys: Vec<&str> = std::iter::once(id_key).chain(ip_key).collect();
+        let rows = self.store.throttle_state(&keys).await?;
+        let now = Timestamp::now().0;
+        let policy = self.cfg.throttle;
+        let mut counted = false;
+        for row in &rows {
+            if row.key == id_key {
+                counted = true;
+                if let Some(until) = row.locked_until.filter(|u| *u > now) {
+                    metrics::counter!("latchkey_logins_total", "outcome" => "locked").increment(1);
+                    return Err(CoreError::RateLimited {
+                        retry_after: Duration::from_millis((until - now) as u64),
+                    });
+                }
+            } else {
+                let window_ms = policy.address_window_secs as i64 * 1000;
+                let open = row.window_start + window_ms > now;
+                if policy.address_limit > 0
+                    && open
+                    && row.failures >= i64::from(policy.address_limit)
+                {
+                    metrics::counter!("latchkey_logins_total", "outcome" => "throttled")
+                        .increment(1);
+                    return Err(CoreError::RateLimited {
+                        retry_after: Duration::from_millis(
+                            (row.window_start + window_ms - now) as u64,
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(counted)
+    }
+
+    async fn count_failure(&self, id_key: &str, ip_key: Option<&str>) -> CoreResult<()> {
+        let now = Timestamp::now();
+        let policy = self.cfg.throttle;
+        // Consecutive failures of one identifier; a day of quiet starts the count over.
+        let n = self
+            .store
+            .throttle_fail(id_key, now, Timestamp(now.0 - 86_400_000), true)
+            .await?;
+        if let Some(lock) = policy.lock_for(n.clamp(0, i64::from(u32::MAX)) as u32) {
+            self.store
+                .throttle_lock(id_key, Timestamp(now.0 + lock.as_millis() as i64))
+                .await?;
+        }
+        if let Some(ip_key) = ip_key {
+            let window = policy.address_window_secs as i64 * 1000;
+            self.store
+                .throttle_fail(ip_key, now, Timestamp(now.0 - window), false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a rate-limited action from `client`'s address.
+    fn rate_limit(&self, what: Limited, client: &ClientInfo) -> CoreResult<()> {
+        let Some(ip) = client.ip.as_deref() else {
+            return Ok(());
+        };
+        let r = self.cfg.rates;
+        let (limit, window) = match what {
+            Limited::Register => (r.register_per_hour, Duration::from_secs(3600)),
+            Limited::Refresh => (r.refresh_per_minute, Duration::from_secs(60)),
+            Limited::Password => (r.password_per_hour, Duration::from_secs(3600)),
+        };
+        self.limiter
+            .check(what, ip, limit, window)
+            .map_err(|retry_after| CoreError::RateLimited { retry_after })
+    }
+
+    /// The rules for a new password: length (ASVS V6.2) and the common-passwords list.
+    fn check_new_password(&self, pw: &str) -> CoreResult<()> {
+        validate::password(pw)?;
+        if self.cfg.password_blocklist && validate::is_common_password(pw) {
+            return Err(CoreError::invalid(
+                "password",
+                "is too common; choose another",
+            ));
+        }
+        Ok(())
     }
 
     async fn open_session(&self, user: UserId, client: &ClientInfo) -> CoreResult<IssuedTokens> {
@@ -458,7 +568,12 @@ impl Latchkey {
     }
 
     /// Exchanges a refresh token (rotation; a reused token ends its session).
-    pub async fn refresh(&self, refresh_token: &str) -> CoreResult<IssuedTokens> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<IssuedTokens> {
+        self.rate_limit(Limited::Refresh, client)?;
         if refresh_token.is_empty() || refresh_token.len() > 128 {
             return Err(CoreError::InvalidRefreshToken);
         }
@@ -538,7 +653,7 @@ impl Latchkey {
     async fn create_account(&self, a: NewAccount, actor: Option<&Principal>) -> CoreResult<User> {
         let username = validate::username(&a.username)?;
         let email = validate::email(&a.email)?;
-        validate::password(&a.password)?;
+        self.check_new_password(&a.password)?;
         let profile = clean_profile(a.profile)?;
         let roles = clean_roles(&a.roles)?;
         if let Some(org) = a.organization {
@@ -584,8 +699,8 @@ impl Latchkey {
     }
 
     /// Native self-registration: the new user holds the `user` role.
-    pub async fn register(&self, a: NewAccount) -> CoreResult<User> {
-        self.sign_up(None, &SignupPolicy::NATIVE, a).await
+    pub async fn register(&self, a: NewAccount, client: &ClientInfo) -> CoreResult<User> {
+        self.sign_up(None, &SignupPolicy::NATIVE, a, client).await
     }
 
     /// Creates an account under an edge's sign-up policy. Without a registrar's rights
@@ -596,6 +711,7 @@ impl Latchkey {
         actor: Option<&Principal>,
         policy: &SignupPolicy<'_>,
         mut a: NewAccount,
+        client: &ClientInfo,
     ) -> CoreResult<User> {
         let registrar =
             actor.is_some_and(|p| p.is_admin() || policy.registrars.iter().any(|r| p.has_role(r)));
@@ -640,6 +756,7 @@ impl Latchkey {
             if !self.cfg.allow_registration {
                 return Err(CoreError::Forbidden("self-registration is disabled"));
             }
+            self.rate_limit(Limited::Register, client)?;
         }
         if a.username.trim().chars().count() < policy.min_username_chars {
             return Err(CoreError::invalid(
@@ -677,7 +794,7 @@ impl Latchkey {
         a: NewAccount,
         client: &ClientInfo,
     ) -> CoreResult<LoginOutcome> {
-        let user = self.sign_up(actor, policy, a).await?;
+        let user = self.sign_up(actor, policy, a, client).await?;
         let tokens = self.open_session(user.id, client).await?;
         Ok(LoginOutcome { tokens, user })
     }
@@ -856,9 +973,11 @@ impl Latchkey {
         actor: &Principal,
         patch: UserPatch,
         new_password: Option<&str>,
+        client: &ClientInfo,
     ) -> CoreResult<User> {
         if let Some(pw) = new_password {
-            validate::password(pw)?;
+            self.rate_limit(Limited::Password, client)?;
+            self.check_new_password(pw)?;
         }
         let user = self.update_user(actor, actor.user_id, patch).await?;
         if let Some(pw) = new_password {
@@ -888,7 +1007,7 @@ impl Latchkey {
         }
         self.user_or_gone(id).await?;
         if let Some(pw) = new_password {
-            validate::password(pw)?;
+            self.check_new_password(pw)?;
         }
         let mut wanted = match role_ids {
             Some(ids) => Some(self.roles_for_ids(ids).await?),
@@ -964,9 +1083,11 @@ impl Latchkey {
         target: UserId,
         current: &str,
         new: &str,
+        client: &ClientInfo,
     ) -> CoreResult<()> {
         self_or_admin(actor, target)?;
-        validate::password(new)?;
+        self.rate_limit(Limited::Password, client)?;
+        self.check_new_password(new)?;
         let stored = self
             .store
             .password_hash(target)
@@ -1008,7 +1129,7 @@ impl Latchkey {
         new: &str,
         keep: Option<&SessionId>,
     ) -> CoreResult<()> {
-        validate::password(new)?;
+        self.check_new_password(new)?;
         let hash = self.hasher.hash(new).await?;
         let ended = self
             .store

@@ -78,6 +78,21 @@ pub fn password(pw: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// Whether a password is on the list of the 20,000 most common passwords that Django ships
+/// (`assets/common-passwords.txt`, Royce Williams' list). Compared lower-cased and trimmed, as
+/// Django does, so trivial variants of a listed password are refused too.
+pub fn is_common_password(pw: &str) -> bool {
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let list = LIST.get_or_init(|| {
+        include_str!("../../assets/common-passwords.txt")
+            .lines()
+            .collect()
+    });
+    list.contains(pw.trim().to_lowercase().as_str())
+}
+
 /// Role names: `[a-z0-9_-]{1,64}` after lower-casing (CONTRACT.md).
 pub fn role_name(raw: &str) -> CoreResult<String> {
     let s = raw.trim().to_ascii_lowercase();
@@ -140,6 +155,14 @@ mod tests {
         assert!(password("12345678").is_ok());
         assert!(password(&"x".repeat(1024)).is_ok());
         assert!(password(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_recognised_whatever_their_case() {
+        assert!(is_common_password("password"));
+        assert!(is_common_password("PassWord"));
+        assert!(is_common_password("iloveyou"));
+        assert!(!is_common_password("correct horse battery staple"));
     }
 
     #[test]

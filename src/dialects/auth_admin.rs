@@ -56,7 +56,10 @@ fn common(e: CoreError) -> Response {
     match e {
         CoreError::Unauthenticated(_) => msg(StatusCode::UNAUTHORIZED, "invalid or expired token"),
         CoreError::Unavailable => msg(StatusCode::SERVICE_UNAVAILABLE, "service unavailable"),
-        CoreError::RateLimited { .. } => msg(StatusCode::TOO_MANY_REQUESTS, "too many attempts"),
+        CoreError::RateLimited { retry_after } => wire::retry_after(
+            msg(StatusCode::TOO_MANY_REQUESTS, "too many attempts"),
+            retry_after,
+        ),
         CoreError::Invalid { field, reason } => {
             msg(StatusCode::BAD_REQUEST, &format!("{field} {reason}"))
         }

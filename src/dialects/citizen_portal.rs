@@ -88,9 +88,10 @@ fn common(e: CoreError) -> Response {
         CoreError::Invalid { field, reason } => {
             nest::error(StatusCode::BAD_REQUEST, format!("{field} {reason}"))
         }
-        CoreError::RateLimited { .. } => {
-            nest::error(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
-        }
+        CoreError::RateLimited { retry_after } => wire::retry_after(
+            nest::error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            retry_after,
+        ),
         CoreError::Unavailable => {
             nest::error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
         }
@@ -276,12 +277,13 @@ impl UpdateBody {
 async fn update_profile(
     State(st): State<AppState>,
     Caller(p, ..): Auth,
+    Client(client): Client,
     Body(mut b, ..): Json<UpdateBody>,
 ) -> Response {
     let patch = b.patch();
     match st
         .svc
-        .update_own_profile(&p, patch, b.password.as_deref())
+        .update_own_profile(&p, patch, b.password.as_deref(), &client)
         .await
     {
         Ok(u) => wire::json(StatusCode::OK, full(&u)),

@@ -75,11 +75,16 @@ fn common(e: CoreError) -> Response {
             format!("Invalid role. Valid roles are: {}", valid.join(", ")),
         ),
         CoreError::Invalid {
-            field: "password", ..
-        } => nest::error(
-            StatusCode::PRECONDITION_FAILED,
-            "Password must be at least 8 characters long",
-        ),
+            field: "password",
+            reason,
+        } => {
+            let message = if reason.contains("at least") {
+                "Password must be at least 8 characters long".to_owned()
+            } else {
+                format!("Password {reason}")
+            };
+            nest::error(StatusCode::PRECONDITION_FAILED, message)
+        }
         CoreError::Invalid {
             field: "username",
             reason,
@@ -94,9 +99,10 @@ fn common(e: CoreError) -> Response {
             StatusCode::BAD_REQUEST,
             json!([format!("{field} {reason}")]),
         ),
-        CoreError::RateLimited { .. } => {
-            nest::error(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
-        }
+        CoreError::RateLimited { retry_after } => wire::retry_after(
+            nest::error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            retry_after,
+        ),
         CoreError::Unavailable => {
             nest::error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
         }
@@ -196,6 +202,7 @@ struct RegisterBody {
 async fn register(
     State(st): State<AppState>,
     Caller(p, ..): Auth,
+    Client(client): Client,
     Body(b, ..): Json<RegisterBody>,
 ) -> Response {
     if let Some(r) = required(&[
@@ -226,7 +233,7 @@ async fn register(
         roles,
         ..Default::default()
     };
-    match st.svc.sign_up(Some(&p), &REGISTER, account).await {
+    match st.svc.sign_up(Some(&p), &REGISTER, account, &client).await {
         Ok(u) => wire::json(StatusCode::CREATED, user_json(&u)),
         Err(e) => common(e),
     }

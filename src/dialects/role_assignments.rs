@@ -78,7 +78,10 @@ fn common(e: CoreError) -> Response {
         CoreError::Invalid { field, reason } => {
             fail(StatusCode::BAD_REQUEST, &format!("{field} {reason}"))
         }
-        CoreError::RateLimited { .. } => fail(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        CoreError::RateLimited { retry_after } => wire::retry_after(
+            fail(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            retry_after,
+        ),
         CoreError::Unavailable => fail(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         _ => fail(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
     }

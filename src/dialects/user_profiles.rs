@@ -83,7 +83,10 @@ fn common(e: CoreError) -> Response {
         ),
         CoreError::InvalidCredentials => err(StatusCode::UNAUTHORIZED, "Invalid credentials"),
         CoreError::AccountDisabled => err(StatusCode::FORBIDDEN, "Account disabled"),
-        CoreError::RateLimited { .. } => err(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        CoreError::RateLimited { retry_after } => wire::retry_after(
+            err(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            retry_after,
+        ),
         CoreError::Unavailable => err(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         _ => err(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
     }
@@ -264,11 +267,12 @@ async fn update_password(
     State(st): State<AppState>,
     Caller(p, ..): Caller<UserProfiles>,
     Params(id, ..): Id,
+    Client(client): Client,
     Body(b, ..): Json<PasswordBody>,
 ) -> Response {
     match st
         .svc
-        .change_password(&p, UserId(id), &b.existing_password, &b.password)
+        .change_password(&p, UserId(id), &b.existing_password, &b.password, &client)
         .await
     {
         Ok(()) => wire::json(

@@ -165,3 +165,13 @@ pub fn log_internal(e: &CoreError) {
         tracing::error!(error = ?inner, "internal error");
     }
 }
+
+/// Adds `Retry-After` (whole seconds, at least 1) to a 429.
+pub fn retry_after(mut res: Response, after: std::time::Duration) -> Response {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs.max(1)),
+    );
+    res
+}

@@ -27,7 +27,7 @@ use crate::core::tokens::StoredKey;
 use rows::*;
 use sql::Sql;
 
-pub use rows::{LoginRecord, NewUser, RotateOutcome};
+pub use rows::{LoginRecord, NewUser, RotateOutcome, ThrottleRow};
 
 /// The channel instances LISTEN on for invalidations (PostgreSQL).
 pub const NOTIFY_CHANNEL: &str = "latchkey_invalidations";
@@ -121,6 +121,26 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     )
 }
 
+/// Error codes that mean "the database cannot serve us right now", not "this request is wrong".
+fn unavailable_code(code: &str) -> bool {
+    // SQLite reports numeric (extended) result codes of at most four digits: BUSY, LOCKED,
+    // IOERR, FULL, CANTOPEN. (PostgreSQL's SQLSTATEs are always five characters.)
+    if code.len() < 5 {
+        if let Ok(n) = code.parse::<i32>() {
+            return matches!(n & 0xff, 5 | 6 | 10 | 13 | 14);
+        }
+    }
+    // PostgreSQL SQLSTATEs: connection exceptions (08), insufficient resources (53), operator
+    // intervention such as a shutdown (57), a database that does not exist (3D000) or does not
+    // allow connections (55000), and refused authorization (28).
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57")
+        || code.starts_with("28")
+        || code == "3D000"
+        || code == "55000"
+}
+
 /// Translates a driver error at the storage boundary.
 pub(crate) fn db_err(e: sqlx::Error) -> CoreError {
     if is_unavailable(&e) {
@@ -154,9 +174,9 @@ pub(crate) fn db_err(e: sqlx::Error) -> CoreError {
                 Entity::User
             });
         }
-        // PostgreSQL: the server is shutting down or refused us.
         if let Some(code) = db.code() {
-            if code.starts_with("57P") || code.starts_with("08") || code == "53300" {
+            if unavailable_code(&code) {
+                tracing::debug!(error = %e, "database unavailable");
                 return CoreError::Unavailable;
             }
         }
@@ -1355,6 +1375,98 @@ impl Store {
             .map_err(db_err)
     }
 
+    // ----- login throttle ----------------------------------------------------------------------
+
+    /// Counters for these keys: (key, failures, window_start, locked_until).
+    pub async fn throttle_state(&self, keys: &[&str]) -> CoreResult<Vec<ThrottleRow>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let row = sqlx::query(
+                "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1",
+            )
+            .bind(*key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+            if let Some(r) = row {
+                out.push(ThrottleRow {
+                    key: (*key).to_owned(),
+                    failures: r.try_get("failures").map_err(db_err)?,
+                    window_start: r.try_get("window_start").map_err(db_err)?,
+                    locked_until: r.try_get("locked_until").map_err(db_err)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts one failure for `key`, atomically; the count starts over when the last
+    /// window began before `reset_before`. With `slide`, the window restarts at every failure
+    /// (consecutive failures); without, it is fixed from the first. Returns the new count.
+    pub async fn throttle_fail(
+        &self,
+        key: &str,
+        now: Timestamp,
+        reset_before: Timestamp,
+        slide: bool,
+    ) -> CoreResult<i64> {
+        let sql = if slide {
+            "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN login_throttle.window_start < $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+             window_start = $2 RETURNING failures"
+        } else {
+            "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN login_throttle.window_start < $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+             window_start = CASE WHEN login_throttle.window_start < $3 THEN $2 ELSE login_throttle.window_start END \
+             RETURNING failures"
+        };
+        sqlx::query_scalar(sql)
+            .bind(key)
+            .bind(now.0)
+            .bind(reset_before.0)
+            .fetch_one(&self.write)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Locks `key` until `until` (never shortening an existing lock).
+    pub async fn throttle_lock(&self, key: &str, until: Timestamp) -> CoreResult<()> {
+        sqlx::query(
+            "UPDATE login_throttle SET locked_until = $2 \
+             WHERE key = $1 AND (locked_until IS NULL OR locked_until < $2)",
+        )
+        .bind(key)
+        .bind(until.0)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    pub async fn throttle_clear(&self, key: &str) -> CoreResult<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Forgets counters untouched since `before` whose locks have ended.
+    pub async fn prune_throttle(&self, before: Timestamp) -> CoreResult<u64> {
+        sqlx::query(
+            "DELETE FROM login_throttle WHERE window_start < $1 \
+             AND (locked_until IS NULL OR locked_until < $1)",
+        )
+        .bind(before.0)
+        .execute(&self.write)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err)
+    }
+
     // ----- signing keys ------------------------------------------------------------------------
 
     pub async fn list_keys(&self) -> CoreResult<Vec<StoredKey>> {
@@ -1537,6 +1649,17 @@ mod tests {
             redact_url("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"
         );
+    }
+
+    #[test]
+    fn unavailability_is_told_from_bad_requests() {
+        assert!(unavailable_code("57P01"));
+        assert!(unavailable_code("08006"));
+        assert!(unavailable_code("55000"));
+        assert!(unavailable_code("5"));
+        assert!(unavailable_code("517"));
+        assert!(!unavailable_code("23505"));
+        assert!(!unavailable_code("2067"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use latchkey::core::password::HashParams;
 use latchkey::core::{CoreConfig, Latchkey};
 use latchkey::dialects::Mounts;
+use latchkey::server::HttpOptions;
 use latchkey::store::{PoolConfig, Store};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -155,6 +156,14 @@ impl Instance {
     }
 
     pub async fn start_mounted(url: &str, cfg: CoreConfig, mounts: Mounts) -> Instance {
+        let opts = HttpOptions {
+            mounts,
+            ..Default::default()
+        };
+        Self::start_with(url, cfg, opts).await
+    }
+
+    pub async fn start_with(url: &str, cfg: CoreConfig, opts: HttpOptions) -> Instance {
         let store = Store::connect(url, PoolConfig::default())
             .await
             .expect("connect");
@@ -168,7 +177,7 @@ impl Instance {
         let (stop, rx) = watch::channel(false);
         let s = svc.clone();
         let task = tokio::spawn(async move {
-            latchkey::server::serve(listener, s, &mounts, rx)
+            latchkey::server::serve(listener, s, &opts, rx)
                 .await
                 .unwrap();
         });
@@ -255,8 +264,20 @@ impl TestApp {
         cfg: CoreConfig,
         mounts: Mounts,
     ) -> Option<TestApp> {
+        let opts = HttpOptions {
+            mounts,
+            ..Default::default()
+        };
+        Self::spawn_opts(backend, cfg, opts).await
+    }
+
+    pub async fn spawn_opts(
+        backend: Backend,
+        cfg: CoreConfig,
+        opts: HttpOptions,
+    ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let inst = Instance::start_mounted(&db.url, cfg, mounts).await;
+        let inst = Instance::start_with(&db.url, cfg, opts).await;
         let http = reqwest::Client::new();
         let mut app = TestApp {
             http,

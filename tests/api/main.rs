@@ -11,4 +11,5 @@ mod instances;
 mod ops;
 mod orgs;
 mod roles;
+mod security;
 mod users;
