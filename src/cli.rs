@@ -42,6 +42,25 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the latest events, oldest first; with --follow, keep printing new ones until
+    /// interrupted.
+    Tail {
+        #[command(flatten)]
+        db: DbArgs,
+        /// How many of the latest events to print first.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u64,
+        /// Keep printing events as they are recorded (polls every second).
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -483,6 +502,51 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
             Ok(())
         }
         Command::User(cmd) => user(cmd).await,
+        Command::Audit(AuditCommand::Tail { db, limit, follow }) => {
+            init_logging(db.log_format);
+            let svc = service(&db).await?;
+            let mut last = None;
+            loop {
+                let events = svc
+                    .tail_audit(
+                        last,
+                        if last.is_some() {
+                            1000
+                        } else {
+                            limit.clamp(1, 10_000)
+                        },
+                    )
+                    .await
+                    .map_err(|e| describe(e, &db.database))?;
+                for e in &events {
+                    println!(
+                        "{} {:<24} {:<7} actor={} target={} ip={} {}",
+                        e.at.to_rfc3339(),
+                        e.action,
+                        e.outcome,
+                        e.actor.as_deref().unwrap_or("-"),
+                        match (&e.target_type, &e.target_id) {
+                            (Some(t), Some(i)) => format!("{t}:{i}"),
+                            _ => "-".into(),
+                        },
+                        e.client_ip.as_deref().unwrap_or("-"),
+                        e.detail.as_deref().unwrap_or(""),
+                    );
+                }
+                if let Some(e) = events.last() {
+                    last = Some(e.id);
+                } else if last.is_none() {
+                    last = Some(0);
+                }
+                if !follow {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+        }
         Command::Keys(KeysCommand::Rotate { db }) => {
             init_logging(db.log_format);
             let svc = service(&db).await?;

@@ -59,6 +59,16 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Makes the request's client (address, user agent) known to the core for the audit log.
+async fn with_client(State(trusted): State<Arc<[IpAddr]>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let client = crate::http::client_info(&parts, &trusted);
+    let req = Request::from_parts(parts, body);
+    crate::core::audit::CLIENT
+        .scope(client, next.run(req))
+        .await
+}
+
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
@@ -184,6 +194,7 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
     let (api, mut doc) = crate::api::router();
     describe_self(&mut doc);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let trusted = state.trusted_proxies.clone();
 
     let api = api
         .merge(mounts.router())
@@ -205,6 +216,7 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
     );
 
     docs.merge(api)
+        .layer(middleware::from_fn_with_state(trusted, with_client))
         .layer(middleware::from_fn(track_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

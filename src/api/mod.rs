@@ -2,6 +2,7 @@
 //! served at the root whatever the mounts (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`,
 //! `/docs`, `/.well-known/jwks.json`).
 
+mod audit;
 mod auth;
 pub mod dto;
 mod ops;
@@ -36,6 +37,7 @@ use problem::Problem;
         (name = "users", description = "User administration (admins)"),
         (name = "roles", description = "Roles and role assignments (admins)"),
         (name = "organizations", description = "Organizations and membership (admins)"),
+        (name = "audit", description = "The security event log (admins)"),
         (name = "operations", description = "Health, readiness, metrics, keys")
     )
 )]
@@ -66,6 +68,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(roles::router())
         .merge(orgs::router())
         .merge(ops::router())
+        .merge(audit::router())
         .split_for_parts()
 }
 

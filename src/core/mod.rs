@@ -1,6 +1,7 @@
 //! Latchkey's core: domain types, rules, password and token services, and the service
 //! that every edge calls. No HTTP or SQL types appear in its signatures.
 
+pub mod audit;
 pub mod cache;
 pub mod error;
 pub mod limits;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::audit::{current_client, AuditEvent, AuditQuery, AuditRecord};
 use super::cache::{AuthCache, Invalidation};
 use super::error::{AuthFailure, CoreError, CoreResult, Entity};
 use super::limits::{Limited, RateLimiter, RateLimits, ThrottlePolicy};
@@ -188,6 +189,34 @@ fn clean_patch(p: ProfilePatch) -> CoreResult<ProfilePatch> {
     })
 }
 
+/// The names of the fields a patch changes (for the audit log; never their values).
+fn patch_summary(p: &UserPatch) -> String {
+    let mut f = Vec::new();
+    let pairs: [(&str, bool); 11] = [
+        ("username", p.username.is_some()),
+        ("email", p.email.is_some()),
+        ("first_name", p.profile.first_name.is_some()),
+        ("middle_name", p.profile.middle_name.is_some()),
+        ("last_name", p.profile.last_name.is_some()),
+        ("name_extension", p.profile.name_extension.is_some()),
+        ("display_name", p.profile.display_name.is_some()),
+        ("contact_number", p.profile.contact_number.is_some()),
+        ("address", p.profile.address.is_some()),
+        ("organization", p.organization.is_some()),
+        ("is_active", p.is_active.is_some()),
+    ];
+    for (name, set) in pairs {
+        if set {
+            f.push(name);
+        }
+    }
+    let mut s = format!("fields [{}]", f.join(", "));
+    if let Some(a) = p.is_active {
+        s.push_str(if a { "; enabled" } else { "; disabled" });
+    }
+    s
+}
+
 /// Validates and de-duplicates role names, keeping their order.
 pub fn clean_roles(raw: &[String]) -> CoreResult<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
@@ -252,7 +281,51 @@ impl Latchkey {
         let key = StoredKey::generate()?;
         self.store.add_key(&key, true).await?;
         self.tokens.load_keys(&self.store.list_keys().await?)?;
+        self.audit(AuditEvent::new("key.rotated").on("key", &key.kid))
+            .await;
         Ok(key.kid)
+    }
+
+    /// Records a security event with the current request's client. A failure to record is
+    /// logged, not returned: the change it describes has already been made.
+    async fn audit(&self, e: AuditEvent) {
+        if let Err(err) = self
+            .store
+            .insert_audit(&e, &current_client(), Timestamp::now())
+            .await
+        {
+            tracing::error!(error = %err, audit.action = e.action, "could not record an audit event");
+        }
+    }
+
+    /// The audit log, newest first. Admins only.
+    pub async fn list_audit(
+        &self,
+        actor: &Principal,
+        q: &AuditQuery,
+        offset: u64,
+        limit: u64,
+    ) -> CoreResult<(Vec<AuditRecord>, u64)> {
+        require_admin(actor)?;
+        self.store.list_audit(q, offset, limit, false).await
+    }
+
+    /// Events after `after_id`, oldest first (for `latchkey audit tail`).
+    pub async fn tail_audit(
+        &self,
+        after_id: Option<i64>,
+        limit: u64,
+    ) -> CoreResult<Vec<AuditRecord>> {
+        let q = AuditQuery {
+            after_id,
+            ..Default::default()
+        };
+        if after_id.is_some() {
+            return Ok(self.store.list_audit(&q, 0, limit, true).await?.0);
+        }
+        let (mut newest, _) = self.store.list_audit(&q, 0, limit, false).await?;
+        newest.reverse();
+        Ok(newest)
     }
 
     fn apply_local(&self, events: impl IntoIterator<Item = Invalidation>) {
@@ -411,6 +484,32 @@ impl Latchkey {
 
     /// Username-or-email and password. Unknown users cost the same as known ones.
     pub async fn login(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<LoginOutcome> {
+        let out = self.login_unaudited(identifier, password, client).await;
+        // The identifier as typed (bounded), never the password.
+        let typed: String = identifier.trim().chars().take(64).collect();
+        let event = match &out {
+            Ok(o) => AuditEvent::new("login")
+                .by_user(o.user.id, &o.user.username)
+                .on("session", &o.tokens.session_id),
+            Err(CoreError::InvalidCredentials) => AuditEvent::new("login").failed().detail(typed),
+            Err(CoreError::AccountDisabled) => AuditEvent::new("login")
+                .failed()
+                .detail(format!("{typed}: account disabled")),
+            Err(CoreError::RateLimited { .. }) => {
+                AuditEvent::new("login.locked").failed().detail(typed)
+            }
+            Err(_) => return out,
+        };
+        self.audit(event).await;
+        out
+    }
+
+    async fn login_unaudited(
         &self,
         identifier: &str,
         password: &str,
@@ -609,6 +708,13 @@ impl Latchkey {
             }
             RotateOutcome::Reused { session, user } => {
                 tracing::warn!(user.id = user.0, session.id = %session, "refresh token reuse: session ended");
+                self.audit(
+                    AuditEvent::new("refresh.reuse_detected")
+                        .failed()
+                        .on("session", &session)
+                        .detail(format!("user {user}")),
+                )
+                .await;
                 self.apply_local([Invalidation::Session(session)]);
                 Err(CoreError::InvalidRefreshToken)
             }
@@ -619,6 +725,8 @@ impl Latchkey {
     pub async fn logout(&self, p: &Principal) -> CoreResult<()> {
         self.store.end_session(&p.session_id, "logout").await?;
         self.apply_local([Invalidation::Session(p.session_id.clone())]);
+        self.audit(AuditEvent::new("logout").by(p).on("session", &p.session_id))
+            .await;
         Ok(())
     }
 
@@ -629,6 +737,13 @@ impl Latchkey {
             .await?;
         let n = ended.len() as u64;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
+        self.audit(
+            AuditEvent::new("logout.all")
+                .by(p)
+                .on("user", p.user_id)
+                .detail(format!("{n} sessions")),
+        )
+        .await;
         Ok(n)
     }
 
@@ -641,6 +756,8 @@ impl Latchkey {
             Some(s) if s.user_id == p.user_id && s.revoked_at.is_none() => {
                 self.store.end_session(sid, "ended by user").await?;
                 self.apply_local([Invalidation::Session(sid.clone())]);
+                self.audit(AuditEvent::new("session.ended").by(p).on("session", sid))
+                    .await;
                 Ok(())
             }
             _ => Err(CoreError::NotFound(Entity::Session)),
@@ -688,7 +805,16 @@ impl Latchkey {
             .store
             .insert_user(&new, &roles, actor_id.as_deref())
             .await?;
-        self.user_or_gone(id).await
+        let user = self.user_or_gone(id).await?;
+        let event = AuditEvent::new("user.created")
+            .on("user", id)
+            .detail(format!("roles [{}]", user.roles.join(", ")));
+        self.audit(match actor {
+            Some(p) => event.by(p),
+            None => event.by_user(id, &user.username),
+        })
+        .await;
+        Ok(user)
     }
 
     async fn user_or_gone(&self, id: UserId) -> CoreResult<User> {
@@ -846,7 +972,16 @@ impl Latchkey {
                 "you cannot disable your own account",
             ));
         }
-        self.apply_update(id, patch).await
+        let changed = patch_summary(&patch);
+        let user = self.apply_update(id, patch).await?;
+        self.audit(
+            AuditEvent::new("user.updated")
+                .by(actor)
+                .on("user", id)
+                .detail(changed),
+        )
+        .await;
+        Ok(user)
     }
 
     /// Applies a validated change; the caller has decided that it is allowed.
@@ -904,7 +1039,15 @@ impl Latchkey {
     pub async fn end_user_sessions(&self, actor: &Principal, id: UserId) -> CoreResult<u64> {
         require_admin(actor)?;
         self.user_or_gone(id).await?;
-        self.end_sessions_of(id, None, "ended by admin").await
+        let n = self.end_sessions_of(id, None, "ended by admin").await?;
+        self.audit(
+            AuditEvent::new("sessions.ended")
+                .by(actor)
+                .on("user", id)
+                .detail(format!("{n} sessions")),
+        )
+        .await;
+        Ok(n)
     }
 
     pub async fn delete_user(&self, actor: &Principal, id: UserId) -> CoreResult<()> {
@@ -915,6 +1058,8 @@ impl Latchkey {
         let ended = self.store.delete_user(id).await?;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
         self.apply_local([Invalidation::User(id)]);
+        self.audit(AuditEvent::new("user.deleted").by(actor).on("user", id))
+            .await;
         Ok(())
     }
 
@@ -924,6 +1069,12 @@ impl Latchkey {
         let (n, ended) = self.store.delete_users_except(actor.user_id).await?;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
         self.apply_local([Invalidation::AllUsers]);
+        self.audit(
+            AuditEvent::new("users.deleted_all")
+                .by(actor)
+                .detail(format!("{n} users")),
+        )
+        .await;
         Ok(n)
     }
 
@@ -981,7 +1132,7 @@ impl Latchkey {
         }
         let user = self.update_user(actor, actor.user_id, patch).await?;
         if let Some(pw) = new_password {
-            self.set_password_unchecked(actor.user_id, pw, Some(&actor.session_id))
+            self.set_password_unchecked(actor, actor.user_id, pw, Some(&actor.session_id))
                 .await?;
         }
         Ok(user)
@@ -1028,7 +1179,7 @@ impl Latchkey {
         self.apply_update(id, patch).await?;
         if let Some(pw) = new_password {
             let keep = (actor.user_id == id).then_some(&actor.session_id);
-            self.set_password_unchecked(id, pw, keep).await?;
+            self.set_password_unchecked(actor, id, pw, keep).await?;
         }
         if let Some(d) = &default {
             // The default role is always one the user holds.
@@ -1050,6 +1201,13 @@ impl Latchkey {
                 .replace_roles(id, &list, Some(&actor.user_id.0.to_string()))
                 .await?;
             self.apply_local([Invalidation::User(id)]);
+            self.audit(
+                AuditEvent::new("roles.replaced")
+                    .by(actor)
+                    .on("user", id)
+                    .detail(format!("roles [{}]", list.join(", "))),
+            )
+            .await;
         }
         if let Some(d) = default {
             self.store.set_default_role(id, Some(d.id)).await?;
@@ -1103,6 +1261,12 @@ impl Latchkey {
             .set_password(target, &hash, Some((keep, "password changed")))
             .await?;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
+        self.audit(
+            AuditEvent::new("password.changed")
+                .by(actor)
+                .on("user", target),
+        )
+        .await;
         Ok(())
     }
 
@@ -1116,6 +1280,7 @@ impl Latchkey {
     ) -> CoreResult<()> {
         require_admin(actor)?;
         self.set_password_unchecked(
+            actor,
             target,
             new,
             (actor.user_id == target).then_some(&actor.session_id),
@@ -1125,6 +1290,7 @@ impl Latchkey {
 
     async fn set_password_unchecked(
         &self,
+        actor: &Principal,
         target: UserId,
         new: &str,
         keep: Option<&SessionId>,
@@ -1136,6 +1302,13 @@ impl Latchkey {
             .set_password(target, &hash, Some((keep, "password reset")))
             .await?;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
+        let action = if actor.user_id == target {
+            "password.changed"
+        } else {
+            "password.reset"
+        };
+        self.audit(AuditEvent::new(action).by(actor).on("user", target))
+            .await;
         Ok(())
     }
 
@@ -1167,6 +1340,8 @@ impl Latchkey {
             .store
             .create_role(&name, description.as_deref())
             .await?;
+        self.audit(AuditEvent::new("role.created").by(actor).on("role", &name))
+            .await;
         self.get_role(actor, id).await
     }
 
@@ -1195,6 +1370,12 @@ impl Latchkey {
             .update_role(id, &role.name, role.description.as_deref())
             .await?;
         self.apply_local([Invalidation::AllUsers]);
+        self.audit(
+            AuditEvent::new("role.updated")
+                .by(actor)
+                .on("role", &role.name),
+        )
+        .await;
         self.get_role(actor, id).await
     }
 
@@ -1208,6 +1389,12 @@ impl Latchkey {
         }
         self.store.delete_role(id).await?;
         self.apply_local([Invalidation::AllUsers]);
+        self.audit(
+            AuditEvent::new("role.deleted")
+                .by(actor)
+                .on("role", &role.name),
+        )
+        .await;
         Ok(())
     }
 
@@ -1256,7 +1443,18 @@ impl Latchkey {
             .create_assignment(user, &role, is_active, Some(&actor.user_id.0.to_string()))
             .await?;
         self.apply_local([Invalidation::User(user)]);
-        self.get_assignment(actor, id).await
+        let a = self.get_assignment(actor, id).await?;
+        self.audit(
+            AuditEvent::new("assignment.created")
+                .by(actor)
+                .on("assignment", id)
+                .detail(format!(
+                    "user {user} role {} active {}",
+                    a.role, a.is_active
+                )),
+        )
+        .await;
+        Ok(a)
     }
 
     /// Changes an assignment; fields left `None` keep their value.
@@ -1290,7 +1488,18 @@ impl Latchkey {
             Invalidation::User(user),
             Invalidation::User(current.user_id),
         ]);
-        self.get_assignment(actor, id).await
+        let a = self.get_assignment(actor, id).await?;
+        self.audit(
+            AuditEvent::new("assignment.updated")
+                .by(actor)
+                .on("assignment", id)
+                .detail(format!(
+                    "user {} role {} active {} version {}",
+                    a.user_id, a.role, a.is_active, a.version
+                )),
+        )
+        .await;
+        Ok(a)
     }
 
     pub async fn delete_assignment(
@@ -1301,6 +1510,13 @@ impl Latchkey {
         let current = self.get_assignment(actor, id).await?;
         self.store.delete_assignment(id).await?;
         self.apply_local([Invalidation::User(current.user_id)]);
+        self.audit(
+            AuditEvent::new("assignment.deleted")
+                .by(actor)
+                .on("assignment", id)
+                .detail(format!("user {} role {}", current.user_id, current.role)),
+        )
+        .await;
         Ok(current)
     }
 
@@ -1325,6 +1541,13 @@ impl Latchkey {
             .ok_or(CoreError::NotFound(Entity::Assignment))?;
         self.store.delete_assignment(a.id).await?;
         self.apply_local([Invalidation::User(user)]);
+        self.audit(
+            AuditEvent::new("assignment.deleted")
+                .by(actor)
+                .on("assignment", a.id)
+                .detail(format!("user {user} role {}", a.role)),
+        )
+        .await;
         Ok(())
     }
 
@@ -1341,6 +1564,13 @@ impl Latchkey {
             .replace_roles(user, &roles, Some(&actor.user_id.0.to_string()))
             .await?;
         self.apply_local([Invalidation::User(user)]);
+        self.audit(
+            AuditEvent::new("roles.replaced")
+                .by(actor)
+                .on("user", user)
+                .detail(format!("roles [{}]", roles.join(", "))),
+        )
+        .await;
         self.user_or_gone(user).await
     }
 
@@ -1374,6 +1604,12 @@ impl Latchkey {
         let name = validate::org_name(name)?;
         let description = validate::profile_field("description", description)?;
         let id = self.store.create_org(&name, description.as_deref()).await?;
+        self.audit(
+            AuditEvent::new("organization.created")
+                .by(actor)
+                .on("organization", id),
+        )
+        .await;
         self.get_org(actor, id).await
     }
 
@@ -1394,12 +1630,25 @@ impl Latchkey {
         self.store
             .update_org(id, &org.name, org.description.as_deref())
             .await?;
+        self.audit(
+            AuditEvent::new("organization.updated")
+                .by(actor)
+                .on("organization", id),
+        )
+        .await;
         self.get_org(actor, id).await
     }
 
     pub async fn delete_org(&self, actor: &Principal, id: OrgId) -> CoreResult<()> {
         require_admin(actor)?;
-        self.store.delete_org(id).await
+        self.store.delete_org(id).await?;
+        self.audit(
+            AuditEvent::new("organization.deleted")
+                .by(actor)
+                .on("organization", id),
+        )
+        .await;
+        Ok(())
     }
 
     /// Puts a user into an organization (or, with `None`, takes them out).

@@ -120,6 +120,18 @@ async fn operator_commands(backend: Backend) {
         let (ok, out, err) = latchkey(&url, &["keys", "rotate"], None);
         assert!(ok, "{err}");
         assert!(out.contains("new signing key"));
+        let (ok, out, err) = latchkey(&url, &["audit", "tail", "-n", "50"], None);
+        assert!(ok, "{err}");
+        for action in [
+            "user.created",
+            "assignment.created",
+            "assignment.deleted",
+            "password.reset",
+            "key.rotated",
+        ] {
+            assert!(out.contains(action), "audit tail lacks {action}: {out}");
+        }
+        assert!(!out.contains("sam-password-1") && !out.contains("new-sam-pass-1"));
         url
     })
     .await
