@@ -433,3 +433,36 @@ mod tests {
         assert!(parse_sort(Some("password_hash")).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn cursors_round_trip_any_key(id in any::<i64>(), text in ".{0,40}", int in any::<i64>(), is_text in any::<bool>()) {
+            let key = if is_text { CursorKey::Text(text) } else { CursorKey::Int(int) };
+            let c = UserCursor { key, id: UserId(id) };
+            prop_assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), Some(c));
+        }
+
+        #[test]
+        fn garbage_cursors_are_refused_not_panics(raw in ".{0,80}") {
+            let _ = decode_cursor(&raw);
+        }
+
+        #[test]
+        fn page_windows_match_the_arithmetic(page in 0u64..u64::MAX, per_page in 0u64..500) {
+            match page_window(Some(page), Some(per_page)) {
+                Ok((p, pp, offset)) => {
+                    prop_assert!(page >= 1 && (1..=100).contains(&per_page));
+                    prop_assert_eq!((p, pp), (page, per_page));
+                    prop_assert_eq!(Some(offset), (page - 1).checked_mul(per_page));
+                }
+                Err(_) => prop_assert!(page == 0 || !(1..=100).contains(&per_page) || (page - 1).checked_mul(per_page).is_none()),
+            }
+        }
+    }
+}
+

@@ -527,3 +527,70 @@ mod tests {
         assert!(window(Some("18446744073709551615"), Some("1000")).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FIELDS: [(&str, AssignmentSort); 7] = [
+        ("_id", AssignmentSort::Id),
+        ("user_id", AssignmentSort::UserId),
+        ("role", AssignmentSort::Role),
+        ("name", AssignmentSort::Role),
+        ("is_active", AssignmentSort::IsActive),
+        ("created_at", AssignmentSort::CreatedAt),
+        ("updated_at", AssignmentSort::UpdatedAt),
+    ];
+
+    proptest! {
+        #[test]
+        fn page_windows_are_exact_or_refused(page in 0u64..u64::MAX, limit in 0u64..5000) {
+            match window(Some(&page.to_string()), Some(&limit.to_string())) {
+                Ok(Some((offset, l, p))) => {
+                    prop_assert!(page >= 1 && (1..=1000).contains(&limit));
+                    prop_assert_eq!((l, p), (limit, page));
+                    prop_assert_eq!(Some(offset), (page - 1).checked_mul(limit));
+                }
+                Ok(None) => prop_assert!(false, "both given, so paged"),
+                Err(_) => prop_assert!(page == 0 || !(1..=1000).contains(&limit) || (page - 1).checked_mul(limit).is_none()),
+            }
+        }
+
+        #[test]
+        fn sorts_translate_field_by_field(keys in proptest::collection::vec((0usize..7, any::<bool>(), any::<bool>()), 1..6)) {
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|(f, desc, numeric)| {
+                    let dir = match (desc, numeric) {
+                        (true, true) => "-1".to_owned(),
+                        (false, true) => "1".to_owned(),
+                        (true, false) => "\"desc\"".to_owned(),
+                        (false, false) => "\"asc\"".to_owned(),
+                    };
+                    format!("{{\"{}\":{dir}}}", FIELDS[*f].0)
+                })
+                .collect();
+            let parsed = parse_sort(&format!("[{}]", parts.join(","))).unwrap();
+            let expected: Vec<(AssignmentSort, bool)> = keys.iter().map(|(f, d, _)| (FIELDS[*f].1, *d)).collect();
+            prop_assert_eq!(parsed, expected);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics_the_parsers(raw in ".{0,64}") {
+            let _ = parse_sort(&raw);
+            let _ = parse_filter(&raw, &mut AssignmentQuery::default());
+            let _ = window(Some(&raw), Some(&raw));
+        }
+
+        #[test]
+        fn filters_set_exactly_what_they_name(user in 0i64..1_000_000, active in any::<bool>(), as_string in any::<bool>()) {
+            let user_json = if as_string { format!("\"{user}\"") } else { user.to_string() };
+            let mut q = AssignmentQuery::default();
+            parse_filter(&format!("[{{\"user_id\":{user_json}}},{{\"is_active\":{active}}}]"), &mut q).unwrap();
+            prop_assert_eq!(q.user_id, Some(UserId(user)));
+            prop_assert_eq!(q.is_active, Some(active));
+            prop_assert!(q.role.is_none() && q.id.is_none());
+        }
+    }
+}
