@@ -465,4 +465,3 @@ mod properties {
         }
     }
 }
-

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod dialects;
+mod faults;
 mod input;
 mod instances;
 mod ops;
