@@ -1197,22 +1197,33 @@ impl Latchkey {
             }
         }
         if let Some(list) = wanted {
-            self.store
-                .replace_roles(id, &list, Some(&actor.user_id.0.to_string()))
-                .await?;
-            self.apply_local([Invalidation::User(id)]);
-            self.audit(
-                AuditEvent::new("roles.replaced")
-                    .by(actor)
-                    .on("user", id)
-                    .detail(format!("roles [{}]", list.join(", "))),
-            )
-            .await;
+            self.replace_roles(actor, id, &list).await?;
         }
         if let Some(d) = default {
             self.store.set_default_role(id, Some(d.id)).await?;
         }
         self.user_or_gone(id).await
+    }
+
+    /// Makes `roles` (already validated) exactly the user's active roles, and records it.
+    async fn replace_roles(
+        &self,
+        actor: &Principal,
+        user: UserId,
+        roles: &[String],
+    ) -> CoreResult<()> {
+        self.store
+            .replace_roles(user, roles, Some(&actor.user_id.0.to_string()))
+            .await?;
+        self.apply_local([Invalidation::User(user)]);
+        self.audit(
+            AuditEvent::new("roles.replaced")
+                .by(actor)
+                .on("user", user)
+                .detail(format!("roles [{}]", roles.join(", "))),
+        )
+        .await;
+        Ok(())
     }
 
     /// Role names for ids, all or nothing; an unknown id is invalid input.
@@ -1560,17 +1571,7 @@ impl Latchkey {
     ) -> CoreResult<User> {
         require_admin(actor)?;
         let roles = clean_roles(roles)?;
-        self.store
-            .replace_roles(user, &roles, Some(&actor.user_id.0.to_string()))
-            .await?;
-        self.apply_local([Invalidation::User(user)]);
-        self.audit(
-            AuditEvent::new("roles.replaced")
-                .by(actor)
-                .on("user", user)
-                .detail(format!("roles [{}]", roles.join(", "))),
-        )
-        .await;
+        self.replace_roles(actor, user, &roles).await?;
         self.user_or_gone(user).await
     }
 

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::wire::{self, Reject};
+use crate::core::error::CoreError;
 
 /// An error in Nest's envelope.
 pub fn error(status: StatusCode, message: impl Into<Value>) -> Response {
@@ -17,6 +18,28 @@ pub fn error(status: StatusCode, message: impl Into<Value>) -> Response {
             "error": status.canonical_reason().unwrap_or("Error"),
         }),
     )
+}
+
+/// The answers org-users and citizen-portal share (their origins used Nest's guards and
+/// exceptions alike); each dialect maps its own cases first and hands the rest here.
+pub fn shared(e: CoreError) -> Response {
+    wire::log_internal(&e);
+    match e {
+        CoreError::Unauthenticated(_) => error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        CoreError::Forbidden(_) => error(StatusCode::FORBIDDEN, "Forbidden resource"),
+        CoreError::NotFound(_) => error(StatusCode::NOT_FOUND, "User not found"),
+        CoreError::InvalidCredentials => error(StatusCode::UNAUTHORIZED, "Invalid credentials"),
+        CoreError::AccountDisabled => error(StatusCode::FORBIDDEN, "Account disabled"),
+        CoreError::RateLimited { retry_after } => wire::retry_after(
+            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            retry_after,
+        ),
+        CoreError::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+        CoreError::Invalid { field, reason } => {
+            error(StatusCode::BAD_REQUEST, format!("{field} {reason}"))
+        }
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+    }
 }
 
 /// What Nest answers for a request its pipes could not read.

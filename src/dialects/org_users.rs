@@ -57,15 +57,8 @@ pub fn route_error(status: StatusCode) -> Response {
 }
 
 fn common(e: CoreError) -> Response {
-    wire::log_internal(&e);
     match e {
         CoreError::Unauthenticated(why) => OrgUsers::unauthenticated(why),
-        CoreError::Forbidden(_) => nest::error(StatusCode::FORBIDDEN, "Forbidden resource"),
-        CoreError::NotFound(_) => nest::error(StatusCode::NOT_FOUND, "User not found"),
-        CoreError::InvalidCredentials => {
-            nest::error(StatusCode::UNAUTHORIZED, "Invalid credentials")
-        }
-        CoreError::AccountDisabled => nest::error(StatusCode::FORBIDDEN, "Account disabled"),
         CoreError::Conflict(_) => nest::error(
             StatusCode::PRECONDITION_FAILED,
             "Username or email already exists",
@@ -99,14 +92,7 @@ fn common(e: CoreError) -> Response {
             StatusCode::BAD_REQUEST,
             json!([format!("{field} {reason}")]),
         ),
-        CoreError::RateLimited { retry_after } => wire::retry_after(
-            nest::error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
-            retry_after,
-        ),
-        CoreError::Unavailable => {
-            nest::error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
-        }
-        _ => nest::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        other => nest::shared(other),
     }
 }
 

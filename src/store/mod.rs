@@ -264,6 +264,19 @@ impl Store {
         self.write.close().await;
     }
 
+    /// `SELECT COUNT(*) FROM <from> <filter>`.
+    async fn count(&self, from: &str, filter: &Sql) -> CoreResult<i64> {
+        let mut count = Sql::new();
+        count.push("SELECT COUNT(*) FROM ");
+        count.push(from);
+        count.append(filter);
+        count
+            .query_scalar()
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
     async fn begin(&self) -> CoreResult<Tx> {
         self.write.begin().await.map_err(db_err)
     }
@@ -654,16 +667,7 @@ impl Store {
             filter.bind_bool(active);
         }
 
-        let total: i64 = {
-            let mut count = Sql::new();
-            count.push("SELECT COUNT(*) FROM users u");
-            count.append(&filter);
-            count
-                .query_scalar()
-                .fetch_one(&self.read)
-                .await
-                .map_err(db_err)?
-        };
+        let total = self.count("users u", &filter).await?;
 
         let col = match q.sort {
             UserSort::Id => "u.id",
@@ -869,14 +873,12 @@ impl Store {
             filter.bind_text(format!("%{}%", like_escape(&text.to_lowercase())));
             filter.push(" ESCAPE '\\'");
         }
-        let mut count = Sql::new();
-        count.push("SELECT COUNT(*) FROM role_assignments ra JOIN roles r ON r.id = ra.role_id");
-        count.append(&filter);
-        let total: i64 = count
-            .query_scalar()
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_err)?;
+        let total = self
+            .count(
+                "role_assignments ra JOIN roles r ON r.id = ra.role_id",
+                &filter,
+            )
+            .await?;
         let mut sql = Sql::new();
         sql.push(ASSIGNMENT_SELECT);
         sql.append(&filter);
@@ -1441,14 +1443,7 @@ impl Store {
             filter.push(" AND id > ");
             filter.bind_int(id);
         }
-        let mut count = Sql::new();
-        count.push("SELECT COUNT(*) FROM audit_events");
-        count.append(&filter);
-        let total: i64 = count
-            .query_scalar()
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_err)?;
+        let total = self.count("audit_events", &filter).await?;
         let mut sql = Sql::new();
         sql.push(
             "SELECT id, at, action, outcome, actor_id, actor, target_type, target_id, client_ip, \
