@@ -309,6 +309,7 @@ impl CoreArgs {
                 password_per_hour: self.rate_password_per_hour,
             },
             password_blocklist: !self.no_password_blocklist,
+            key_encryption_key: key_encryption_key()?,
             ..CoreConfig::default()
         })
     }
@@ -438,6 +439,17 @@ async fn service(db: &DbArgs) -> Result<std::sync::Arc<Latchkey>, Fatal> {
     Latchkey::new(store, cfg)
         .await
         .map_err(|e| describe(e, &db.database))
+}
+
+/// `LATCHKEY_KEY_ENCRYPTION_KEY`: base64 of 32 bytes; seals signing keys at rest. Read from
+/// the environment only (a flag would show in the process list).
+fn key_encryption_key() -> Result<Option<crate::core::tokens::KeyEncryptionKey>, String> {
+    match std::env::var("LATCHKEY_KEY_ENCRYPTION_KEY") {
+        Ok(v) if !v.trim().is_empty() => crate::core::tokens::KeyEncryptionKey::parse(&v)
+            .map(Some)
+            .map_err(|e| format!("LATCHKEY_KEY_ENCRYPTION_KEY: {e}")),
+        _ => Ok(None),
+    }
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool), Fatal> {

@@ -14,7 +14,7 @@ use super::limits::{Limited, RateLimiter, RateLimits, ThrottlePolicy};
 use super::model::*;
 use super::password::{HashParams, Hasher, Verified as PwVerified};
 use super::roles;
-use super::tokens::{new_refresh_token, refresh_digest, StoredKey, TokenService};
+use super::tokens::{new_refresh_token, refresh_digest, KeyEncryptionKey, TokenService};
 use super::validate;
 use crate::store::listen::Notifications;
 use crate::store::{NewUser, RotateOutcome, Store};
@@ -38,6 +38,8 @@ pub struct CoreConfig {
     pub rates: RateLimits,
     /// Refuse passwords on the common-passwords list.
     pub password_blocklist: bool,
+    /// Seals signing keys at rest (AES-256-GCM) when set.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Default for CoreConfig {
@@ -55,6 +57,7 @@ impl Default for CoreConfig {
             throttle: ThrottlePolicy::default(),
             rates: RateLimits::default(),
             password_blocklist: true,
+            key_encryption_key: None,
         }
     }
 }
@@ -237,7 +240,8 @@ impl Latchkey {
             cfg.issuer.clone(),
             cfg.audience.clone(),
             cfg.access_ttl_secs,
-        );
+        )
+        .with_key_encryption(cfg.key_encryption_key.as_ref())?;
         let svc = Latchkey {
             store,
             hasher,
@@ -270,7 +274,7 @@ impl Latchkey {
     async fn ensure_keys(&self) -> CoreResult<()> {
         let mut keys = self.store.list_keys().await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
-            self.store.add_key(&StoredKey::generate()?, false).await?;
+            self.store.add_key(&self.tokens.new_key()?, false).await?;
             keys = self.store.list_keys().await?;
         }
         self.tokens.load_keys(&keys)
@@ -278,7 +282,7 @@ impl Latchkey {
 
     /// Adds a new signing key; the old ones keep verifying until their tokens expire.
     pub async fn rotate_keys(&self) -> CoreResult<String> {
-        let key = StoredKey::generate()?;
+        let key = self.tokens.new_key()?;
         self.store.add_key(&key, true).await?;
         self.tokens.load_keys(&self.store.list_keys().await?)?;
         self.audit(AuditEvent::new("key.rotated").on("key", &key.kid))

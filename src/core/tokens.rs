@@ -90,6 +90,87 @@ pub struct TokenService {
     audience: String,
     ttl_secs: u64,
     keys: RwLock<Vec<LoadedKey>>,
+    cipher: Option<KeyCipher>,
+}
+
+/// A key-encryption key for signing keys at rest (32 bytes, from the environment). Its
+/// `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(***)")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// From base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
+            .map_err(|_| "the key-encryption key must be base64".to_owned())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            "the key-encryption key must be 32 bytes (e.g. `openssl rand -base64 32`)".to_owned()
+        })?;
+        Ok(KeyEncryptionKey(key))
+    }
+}
+
+/// Seals private keys with AES-256-GCM, the key id bound as associated data (so a sealed key
+/// cannot be moved to another id). Stored as `aead:v1:<base64(nonce || ciphertext)>`.
+struct KeyCipher(ring::aead::LessSafeKey);
+
+const SEALED_PREFIX: &str = "aead:v1:";
+
+impl KeyCipher {
+    fn new(kek: &KeyEncryptionKey) -> CoreResult<Self> {
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &kek.0)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("bad key-encryption key")))?;
+        Ok(KeyCipher(ring::aead::LessSafeKey::new(key)))
+    }
+
+    fn seal(&self, kid: &str, plain: &[u8]) -> CoreResult<String> {
+        use ring::rand::SecureRandom;
+        let mut nonce = [0u8; 12];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("no randomness")))?;
+        let mut buf = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("sealing failed")))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(out)
+        ))
+    }
+
+    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| format!("signing key {kid} is damaged"))?;
+        if bytes.len() < 12 + 16 {
+            return Err(format!("signing key {kid} is damaged"));
+        }
+        let (nonce, rest) = bytes.split_at(12);
+        let mut buf = rest.to_vec();
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| format!("signing key {kid} is damaged"))?;
+        let plain = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| format!("signing key {kid} does not open with this key-encryption key"))?;
+        Ok(plain.to_vec())
+    }
 }
 
 impl TokenService {
@@ -99,7 +180,26 @@ impl TokenService {
             audience,
             ttl_secs,
             keys: RwLock::new(Vec::new()),
+            cipher: None,
         }
+    }
+
+    /// Seals new signing keys at rest, and opens sealed ones, with `kek`.
+    pub fn with_key_encryption(mut self, kek: Option<&KeyEncryptionKey>) -> CoreResult<Self> {
+        self.cipher = kek.map(KeyCipher::new).transpose()?;
+        Ok(self)
+    }
+
+    /// A new signing key, sealed when a key-encryption key is configured.
+    pub fn new_key(&self) -> CoreResult<StoredKey> {
+        let mut key = StoredKey::generate()?;
+        if let Some(c) = &self.cipher {
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(&key.private_der)
+                .map_err(CoreError::internal)?;
+            key.private_der = c.seal(&key.kid, &der)?;
+        }
+        Ok(key)
     }
 
     pub fn ttl_secs(&self) -> u64 {
@@ -110,9 +210,21 @@ impl TokenService {
     pub fn load_keys(&self, stored: &[StoredKey]) -> CoreResult<()> {
         let mut loaded = Vec::with_capacity(stored.len());
         for k in stored {
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(&k.private_der)
-                .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
+            let der = match (k.private_der.strip_prefix(SEALED_PREFIX), &self.cipher) {
+                (Some(sealed), Some(c)) => c
+                    .open(&k.kid, sealed)
+                    .map_err(|m| CoreError::invalid("key_encryption_key", m))?,
+                (Some(_), None) => {
+                    return Err(CoreError::invalid(
+                        "key_encryption_key",
+                        "the signing keys are encrypted: set LATCHKEY_KEY_ENCRYPTION_KEY",
+                    ))
+                }
+                // Keys stored before encryption was turned on stay readable; rotate to seal.
+                (None, _) => base64::engine::general_purpose::STANDARD
+                    .decode(&k.private_der)
+                    .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?,
+            };
             let decoding = DecodingKey::from_ed_components(&k.public_x)
                 .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
             loaded.push(LoadedKey {
@@ -288,6 +400,45 @@ mod tests {
         assert!(s.verify(&format!("{header}.{body}.")).is_err());
         assert!(s.verify("not a token").is_err());
         assert!(s.verify("").is_err());
+    }
+
+    #[test]
+    fn sealed_keys_open_only_with_their_key_and_id() {
+        let kek = KeyEncryptionKey([7; 32]);
+        let s = TokenService::new("i".into(), "a".into(), 60)
+            .with_key_encryption(Some(&kek))
+            .unwrap();
+        let key = s.new_key().unwrap();
+        assert!(key.private_der.starts_with(SEALED_PREFIX));
+        s.load_keys(std::slice::from_ref(&key)).unwrap();
+        let (t, _) = s
+            .issue(
+                UserId(1),
+                &SessionId("x".into()),
+                Timestamp::now().plus_secs(60),
+            )
+            .unwrap();
+        assert!(s.verify(&t).is_ok());
+        let other = TokenService::new("i".into(), "a".into(), 60)
+            .with_key_encryption(Some(&KeyEncryptionKey([8; 32])))
+            .unwrap();
+        assert!(other.load_keys(std::slice::from_ref(&key)).is_err());
+        let none = TokenService::new("i".into(), "a".into(), 60);
+        assert!(none.load_keys(std::slice::from_ref(&key)).is_err());
+        let mut moved = key.clone();
+        moved.kid = "another".into();
+        assert!(
+            s.load_keys(&[moved]).is_err(),
+            "the id is bound to the ciphertext"
+        );
+        assert!(format!("{kek:?}").contains("***"));
+        assert!(KeyEncryptionKey::parse("c2hvcnQ=").is_err());
+        assert_eq!(
+            KeyEncryptionKey::parse(&base64::engine::general_purpose::STANDARD.encode([1u8; 32]))
+                .unwrap()
+                .0,
+            [1; 32]
+        );
     }
 
     #[test]

@@ -269,3 +269,52 @@ fn serve_starts_bootstraps_and_stops_on_sigterm() {
     assert!(err.contains("stopped"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_can_be_sealed_at_rest() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let kek = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let run = |key: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        cmd.args(args)
+            .env("LATCHKEY_DATABASE_URL", &db.url)
+            .env_remove("LATCHKEY_KEY_ENCRYPTION_KEY");
+        if let Some(k) = key {
+            cmd.env("LATCHKEY_KEY_ENCRYPTION_KEY", k);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(Some(kek), &["keys", "rotate"]);
+    assert!(ok, "{err}");
+    let store = latchkey::store::Store::connect(&db.url, Default::default())
+        .await
+        .unwrap();
+    let keys = store.list_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter().all(|k| k.private_der.starts_with("aead:v1:")),
+        "every key is sealed"
+    );
+    store.close().await;
+    let (ok, err) = run(None, &["keys", "rotate"]);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("set LATCHKEY_KEY_ENCRYPTION_KEY"), "{err}");
+    let (ok, err) = run(
+        Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        &["keys", "rotate"],
+    );
+    assert!(!ok);
+    assert!(err.contains("does not open"), "{err}");
+    let (ok, err) = run(Some("short"), &["keys", "rotate"]);
+    assert!(!ok);
+    assert!(err.contains("LATCHKEY_KEY_ENCRYPTION_KEY"), "{err}");
+    let (ok, err) = run(Some(kek), &["keys", "rotate"]);
+    assert!(ok, "{err}");
+}
