@@ -134,6 +134,9 @@ pub struct ServeArgs {
         value_name = "ORIGIN"
     )]
     pub cors_origins: Vec<String>,
+    /// Keep failed-login counters in Redis (redis://host:port/db) instead of the database.
+    #[arg(long = "redis", env = "LATCHKEY_REDIS_URL", value_name = "URL")]
+    pub redis: Option<String>,
     #[command(flatten)]
     pub core: CoreArgs,
 }
@@ -597,7 +600,15 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         .await
         .map_err(|e| Fatal(format!("cannot listen on {addr}: {e}")))?;
     let store = open(&args.db).await?;
-    let svc = Latchkey::new(store, cfg)
+    let counters: Option<std::sync::Arc<dyn crate::core::limits::Counters>> = match &args.redis {
+        Some(url) => Some(std::sync::Arc::new(
+            crate::store::redis::RedisCounters::connect(url)
+                .await
+                .map_err(|e| Fatal(format!("--redis {}: {e}", redact_url(url))))?,
+        )),
+        None => None,
+    };
+    let svc = Latchkey::with_counters(store, cfg, counters)
         .await
         .map_err(|e| describe(e, &args.db.database))?;
 

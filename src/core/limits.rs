@@ -47,6 +47,39 @@ impl ThrottlePolicy {
     }
 }
 
+/// A failed-login counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleRow {
+    pub key: String,
+    pub failures: i64,
+    /// Milliseconds since the epoch.
+    pub window_start: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// A boxed future of a counter operation.
+pub type CountersFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = super::error::CoreResult<T>> + Send + 'a>>;
+
+/// Where failed-login counters live: the database by default (shared by every instance on
+/// one PostgreSQL), or Redis with `--redis`.
+pub trait Counters: Send + Sync {
+    /// The counters for these keys that exist.
+    fn state<'a>(&'a self, keys: &'a [&'a str]) -> CountersFuture<'a, Vec<ThrottleRow>>;
+    /// Counts a failure atomically; the count starts over when its window began before
+    /// `reset_before`. With `slide`, each failure restarts the window. Returns the count.
+    fn fail<'a>(
+        &'a self,
+        key: &'a str,
+        now: super::model::Timestamp,
+        reset_before: super::model::Timestamp,
+        slide: bool,
+    ) -> CountersFuture<'a, i64>;
+    /// Locks `key` until `until`, never shortening a lock.
+    fn lock<'a>(&'a self, key: &'a str, until: super::model::Timestamp) -> CountersFuture<'a, ()>;
+    fn clear<'a>(&'a self, key: &'a str) -> CountersFuture<'a, ()>;
+}
+
 /// Requests allowed per client address per window; `0` turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::audit::{current_client, AuditEvent, AuditQuery, AuditRecord};
 use super::cache::{AuthCache, Invalidation};
 use super::error::{AuthFailure, CoreError, CoreResult, Entity};
-use super::limits::{Limited, RateLimiter, RateLimits, ThrottlePolicy};
+use super::limits::{Counters, Limited, RateLimiter, RateLimits, ThrottlePolicy};
 use super::model::*;
 use super::password::{HashParams, Hasher, Verified as PwVerified};
 use super::roles;
@@ -143,6 +143,7 @@ pub struct Latchkey {
     tokens: TokenService,
     cache: AuthCache,
     limiter: RateLimiter,
+    counters: Arc<dyn Counters>,
     cfg: CoreConfig,
 }
 
@@ -234,7 +235,18 @@ pub fn clean_roles(raw: &[String]) -> CoreResult<Vec<String>> {
 
 impl Latchkey {
     /// Builds the service on a migrated store and loads (or creates) the signing keys.
+    /// Failed-login counters live in the database.
     pub async fn new(store: Store, cfg: CoreConfig) -> CoreResult<Arc<Self>> {
+        Self::with_counters(store, cfg, None).await
+    }
+
+    /// As [`Self::new`], with failed-login counters elsewhere (Redis).
+    pub async fn with_counters(
+        store: Store,
+        cfg: CoreConfig,
+        counters: Option<Arc<dyn Counters>>,
+    ) -> CoreResult<Arc<Self>> {
+        let counters = counters.unwrap_or_else(|| Arc::new(store.clone()));
         let hasher = Hasher::new(cfg.hash, cfg.hash_workers)?;
         let tokens = TokenService::new(
             cfg.issuer.clone(),
@@ -248,6 +260,7 @@ impl Latchkey {
             tokens,
             cache: AuthCache::new(),
             limiter: RateLimiter::default(),
+            counters,
             cfg,
         };
         svc.ensure_keys().await?;
@@ -541,7 +554,7 @@ impl Latchkey {
             return Err(CoreError::InvalidCredentials);
         };
         if counted {
-            self.store.throttle_clear(&id_key).await?;
+            self.counters.clear(&id_key).await?;
         }
         if !record.is_active {
             metrics::counter!("latchkey_logins_total", "outcome" => "disabled").increment(1);
@@ -561,7 +574,7 @@ impl Latchkey {
     /// whether the identifier has a failure count (to clear on success).
     async fn check_throttle(&self, id_key: &str, ip_key: Option<&str>) -> CoreResult<bool> {
         let keys: Vec<&str> = std::iter::once(id_key).chain(ip_key).collect();
-        let rows = self.store.throttle_state(&keys).await?;
+        let rows = self.counters.state(&keys).await?;
         let now = Timestamp::now().0;
         let policy = self.cfg.throttle;
         let mut counted = false;
@@ -599,18 +612,18 @@ impl Latchkey {
         let policy = self.cfg.throttle;
         // Consecutive failures of one identifier; a day of quiet starts the count over.
         let n = self
-            .store
-            .throttle_fail(id_key, now, Timestamp(now.0 - 86_400_000), true)
+            .counters
+            .fail(id_key, now, Timestamp(now.0 - 86_400_000), true)
             .await?;
         if let Some(lock) = policy.lock_for(n.clamp(0, i64::from(u32::MAX)) as u32) {
-            self.store
-                .throttle_lock(id_key, Timestamp(now.0 + lock.as_millis() as i64))
+            self.counters
+                .lock(id_key, Timestamp(now.0 + lock.as_millis() as i64))
                 .await?;
         }
         if let Some(ip_key) = ip_key {
             let window = policy.address_window_secs as i64 * 1000;
-            self.store
-                .throttle_fail(ip_key, now, Timestamp(now.0 - window), false)
+            self.counters
+                .fail(ip_key, now, Timestamp(now.0 - window), false)
                 .await?;
         }
         Ok(())

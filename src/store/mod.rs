@@ -10,6 +10,7 @@
 //! Driver errors are translated into [`CoreError`] here and nowhere else.
 
 pub mod listen;
+pub mod redis;
 mod rows;
 mod sql;
 
@@ -28,7 +29,8 @@ use crate::core::tokens::StoredKey;
 use rows::*;
 use sql::Sql;
 
-pub use rows::{LoginRecord, NewUser, RotateOutcome, ThrottleRow};
+use crate::core::limits::{Counters, CountersFuture, ThrottleRow};
+pub use rows::{LoginRecord, NewUser, RotateOutcome};
 
 /// The channel instances LISTEN on for invalidations (PostgreSQL).
 pub const NOTIFY_CHANNEL: &str = "latchkey_invalidations";
@@ -1729,6 +1731,30 @@ async fn insert_assignment(
     .await
     .map_err(db_err)?;
     Ok(AssignmentId(id))
+}
+
+impl Counters for Store {
+    fn state<'a>(&'a self, keys: &'a [&'a str]) -> CountersFuture<'a, Vec<ThrottleRow>> {
+        Box::pin(self.throttle_state(keys))
+    }
+
+    fn fail<'a>(
+        &'a self,
+        key: &'a str,
+        now: Timestamp,
+        reset_before: Timestamp,
+        slide: bool,
+    ) -> CountersFuture<'a, i64> {
+        Box::pin(self.throttle_fail(key, now, reset_before, slide))
+    }
+
+    fn lock<'a>(&'a self, key: &'a str, until: Timestamp) -> CountersFuture<'a, ()> {
+        Box::pin(self.throttle_lock(key, until))
+    }
+
+    fn clear<'a>(&'a self, key: &'a str) -> CountersFuture<'a, ()> {
+        Box::pin(self.throttle_clear(key))
+    }
 }
 
 #[cfg(test)]

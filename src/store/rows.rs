@@ -28,15 +28,6 @@ pub struct LoginRecord {
     pub is_active: bool,
 }
 
-/// A failed-login counter.
-#[derive(Debug, Clone)]
-pub struct ThrottleRow {
-    pub key: String,
-    pub failures: i64,
-    pub window_start: i64,
-    pub locked_until: Option<i64>,
-}
-
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone)]
 pub enum RotateOutcome {

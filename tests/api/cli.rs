@@ -204,6 +204,10 @@ fn configuration_errors_end_with_one_clear_line() {
         err.contains("auth-admin") && err.contains("citizen-portal"),
         "{err}"
     );
+    let (ok, _, err) = latchkey("x.db", &["serve", "--redis", "redis://127.0.0.1:1"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot reach Redis"), "{err}");
     let (ok, _, err) = latchkey("x.db", &["serve", "--mount", "sso=/"], None);
     assert!(!ok);
     assert!(err.contains("unknown dialect 'sso'"), "{err}");

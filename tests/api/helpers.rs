@@ -164,11 +164,22 @@ impl Instance {
     }
 
     pub async fn start_with(url: &str, cfg: CoreConfig, opts: HttpOptions) -> Instance {
+        Self::start_full(url, cfg, opts, None).await
+    }
+
+    pub async fn start_full(
+        url: &str,
+        cfg: CoreConfig,
+        opts: HttpOptions,
+        counters: Option<std::sync::Arc<dyn latchkey::core::limits::Counters>>,
+    ) -> Instance {
         let store = Store::connect(url, PoolConfig::default())
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        let svc = Latchkey::new(store, cfg).await.expect("service");
+        let svc = Latchkey::with_counters(store, cfg, counters)
+            .await
+            .expect("service");
         svc.bootstrap_admin("admin", "admin@example.com", Some(ADMIN_PASSWORD.into()))
             .await
             .expect("bootstrap");

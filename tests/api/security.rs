@@ -466,3 +466,58 @@ async fn with_the_database_gone_requests_get_503_and_service_resumes_without_res
     app.login_ok("admin", ADMIN_PASSWORD).await;
     assert!(app.user_count().await >= users_before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_failed_logins_are_counted_across_databases() {
+    let url = std::env::var("LATCHKEY_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let counters = match latchkey::store::redis::RedisCounters::connect(&url).await {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("Redis is required under CI=true but cannot be reached at {url}: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping Redis test: {e}");
+            return;
+        }
+    };
+    // Two instances on two different SQLite databases: only Redis connects them.
+    let (Some(db_a), Some(db_b)) = (
+        TestDb::new(Backend::Sqlite).await,
+        TestDb::new(Backend::Sqlite).await,
+    ) else {
+        return;
+    };
+    let a = Instance::start_full(
+        &db_a.url,
+        strict(),
+        HttpOptions::default(),
+        Some(counters.clone()),
+    )
+    .await;
+    let b = Instance::start_full(&db_b.url, strict(), HttpOptions::default(), Some(counters)).await;
+    // Redis outlives the test: a fresh identifier each run.
+    let who = format!("redis-{}", uuid::Uuid::new_v4().simple());
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = http
+            .post(format!("{}/v1/auth/login", a.base))
+            .json(&json!({"identifier": who, "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = http
+        .post(format!("{}/v1/auth/login", b.base))
+        .json(&json!({"identifier": who, "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "the lock made through A holds on B");
+    assert!(r.headers().get("retry-after").is_some());
+    // The admin (a different identifier) is unaffected.
+    login_at(&http, &b.base, "admin", ADMIN_PASSWORD).await;
+    a.stop().await;
+    b.stop().await;
+}
