@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = parse_sort(text);
         let _ = parse_filter(text, &mut AssignmentQuery::default());
-        let (a, b) = text.split_at(text.len() / 2);
+        let mid = text.char_indices().nth(text.chars().count() / 2).map_or(text.len(), |(i, _)| i);
+        let (a, b) = text.split_at(mid);
         let _ = window(Some(a), Some(b));
     }
 });

@@ -102,9 +102,9 @@ fn time(field: &'static str, v: Option<&str>) -> Result<Option<Timestamp>, Probl
     params(AuditParams),
     responses(
         (status = 200, description = "A page of events", body = AuditListResponse),
-        (status = 400, description = "Invalid parameter", body = Problem),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_audit(
     State(st): State<AppState>,

@@ -43,10 +43,10 @@ pub(super) fn token_response(t: IssuedTokens, user: Option<UserDto>) -> TokenRes
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Invalid credentials", body = Problem),
-        (status = 403, description = "Account disabled", body = Problem),
-        (status = 422, description = "Invalid body", body = Problem),
-        (status = 429, description = "Too many attempts", body = Problem),
+        (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Account disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn login(
     State(st): State<AppState>,
@@ -65,7 +65,7 @@ async fn login(
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
-        (status = 401, description = "Invalid, used or expired refresh token", body = Problem),
+        (status = 401, description = "Invalid, used or expired refresh token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn refresh(
     State(st): State<AppState>,
@@ -80,7 +80,7 @@ async fn refresh(
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, description = "Not authenticated", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn logout(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<StatusCode> {
     st.svc.logout(&p).await?;
@@ -91,7 +91,7 @@ async fn logout(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<StatusCo
 #[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "Sessions ended", body = EndedSessions),
-        (status = 401, description = "Not authenticated", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn logout_all(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json<EndedSessions>> {
     let ended = st.svc.logout_all(&p).await?;
@@ -103,9 +103,9 @@ async fn logout_all(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Created", body = UserDto),
-        (status = 403, description = "Registration disabled", body = Problem),
-        (status = 409, description = "Username or email taken", body = Problem),
-        (status = 422, description = "Invalid field", body = Problem),
+        (status = 403, description = "Registration disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn register(
     State(st): State<AppState>,
@@ -130,7 +130,7 @@ async fn register(
 #[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = [])),
     responses(
         (status = 200, description = "The current user", body = UserDto),
-        (status = 401, description = "Not authenticated", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_me(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json<UserDto>> {
     Ok(Json(st.svc.me(&p).await?.into()))
@@ -142,9 +142,9 @@ async fn get_me(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Use
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "Updated", body = UserDto),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 409, description = "Username or email taken", body = Problem),
-        (status = 422, description = "Invalid field", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_me(
     State(st): State<AppState>,
@@ -160,9 +160,9 @@ async fn update_me(
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed"),
-        (status = 400, description = "Current password incorrect", body = Problem),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 422, description = "New password invalid", body = Problem),
+        (status = 400, description = "Current password incorrect", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "New password invalid", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn change_password(
     State(st): State<AppState>,
@@ -181,7 +181,7 @@ async fn change_password(
 #[utoipa::path(get, path = "/v1/me/sessions", tag = "me", security(("bearer" = [])),
     responses(
         (status = 200, description = "Open sessions", body = [SessionDto]),
-        (status = 401, description = "Not authenticated", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_sessions(
     State(st): State<AppState>,
@@ -200,8 +200,8 @@ async fn list_sessions(
     params(("session_id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 404, description = "No such open session of yours", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such open session of yours", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn end_session(
     State(st): State<AppState>,

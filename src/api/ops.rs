@@ -36,7 +36,7 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Database unreachable", body = Problem),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn readyz(State(st): State<AppState>) -> Result<Json<Health>, Problem> {
     st.svc.ready().await?;

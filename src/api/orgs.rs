@@ -24,8 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(PageParams),
     responses(
         (status = 200, description = "A page of organizations", body = OrganizationListResponse),
-        (status = 400, description = "Invalid parameter", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_orgs(
     State(st): State<AppState>,
@@ -47,9 +47,9 @@ async fn list_orgs(
     request_body = CreateOrganizationRequest,
     responses(
         (status = 201, description = "Created", body = OrganizationDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 409, description = "Name taken", body = Problem),
-        (status = 422, description = "Invalid name", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_org(
     State(st): State<AppState>,
@@ -65,8 +65,8 @@ async fn create_org(
     params(("id" = i64, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The organization", body = OrganizationDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_org(
     State(st): State<AppState>,
@@ -82,9 +82,9 @@ async fn get_org(
     request_body = UpdateOrganizationRequest,
     responses(
         (status = 200, description = "Updated", body = OrganizationDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 409, description = "Name taken", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_org(
     State(st): State<AppState>,
@@ -104,8 +104,8 @@ async fn update_org(
     params(("id" = i64, Path, description = "Organization id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_org(
     State(st): State<AppState>,
@@ -121,8 +121,8 @@ async fn delete_org(
     params(("id" = i64, Path, description = "Organization id"), PageParams),
     responses(
         (status = 200, description = "A page of members", body = UserListResponse),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_members(
     State(st): State<AppState>,
@@ -161,8 +161,8 @@ async fn list_members(
     params(("id" = i64, Path, description = "Organization id"), ("user_id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "The user, now a member", body = UserDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Organization or user not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Organization or user not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn add_member(
     State(st): State<AppState>,
@@ -182,8 +182,8 @@ async fn add_member(
     params(("id" = i64, Path, description = "Organization id"), ("user_id" = i64, Path, description = "User id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not a member, or not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a member, or not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn remove_member(
     State(st): State<AppState>,

@@ -27,8 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/roles", tag = "roles", security(("bearer" = [])),
     responses(
         (status = 200, description = "Roles", body = [RoleDto]),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_roles(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Vec<RoleDto>>> {
     Ok(Json(
@@ -46,9 +46,9 @@ async fn list_roles(State(st): State<AppState>, Auth(p): Auth) -> ApiResult<Json
     request_body = CreateRoleRequest,
     responses(
         (status = 201, description = "Created", body = RoleDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 409, description = "Name taken", body = Problem),
-        (status = 422, description = "Invalid name", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_role(
     State(st): State<AppState>,
@@ -64,8 +64,8 @@ async fn create_role(
     params(("id" = i64, Path, description = "Role id")),
     responses(
         (status = 200, description = "The role", body = RoleDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_role(
     State(st): State<AppState>,
@@ -81,10 +81,10 @@ async fn get_role(
     request_body = UpdateRoleRequest,
     responses(
         (status = 200, description = "Updated", body = RoleDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 409, description = "Name taken", body = Problem),
-        (status = 422, description = "Invalid name, or a built-in role", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name, or a built-in role", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_role(
     State(st): State<AppState>,
@@ -104,9 +104,9 @@ async fn update_role(
     params(("id" = i64, Path, description = "Role id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 422, description = "A built-in role", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A built-in role", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_role(
     State(st): State<AppState>,
@@ -122,8 +122,8 @@ async fn delete_role(
     params(AssignmentListParams),
     responses(
         (status = 200, description = "A page of assignments", body = AssignmentListResponse),
-        (status = 400, description = "Invalid parameter", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_assignments(
     State(st): State<AppState>,
@@ -151,10 +151,10 @@ async fn list_assignments(
     request_body = CreateAssignmentRequest,
     responses(
         (status = 201, description = "Created", body = AssignmentDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "User not found", body = Problem),
-        (status = 409, description = "Already assigned", body = Problem),
-        (status = 422, description = "Invalid role name", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already assigned", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid role name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_assignment(
     State(st): State<AppState>,
@@ -178,8 +178,8 @@ async fn create_assignment(
     params(("id" = i64, Path, description = "Assignment id")),
     responses(
         (status = 200, description = "The assignment", body = AssignmentDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_assignment(
     State(st): State<AppState>,
@@ -197,9 +197,9 @@ async fn get_assignment(
     request_body = UpdateAssignmentRequest,
     responses(
         (status = 200, description = "Updated", body = AssignmentDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 409, description = "That user already has that role", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "That user already has that role", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_assignment(
     State(st): State<AppState>,
@@ -225,8 +225,8 @@ async fn update_assignment(
     params(("id" = i64, Path, description = "Assignment id")),
     responses(
         (status = 200, description = "Deleted", body = AssignmentDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_assignment(
     State(st): State<AppState>,

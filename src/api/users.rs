@@ -85,9 +85,9 @@ fn decode_cursor(s: &str) -> Result<Option<UserCursor>, Problem> {
     params(UserListParams),
     responses(
         (status = 200, description = "A page of users", body = UserListResponse),
-        (status = 400, description = "Invalid parameter", body = Problem),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_users(
     State(st): State<AppState>,
@@ -137,11 +137,11 @@ async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserDto),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Organization not found", body = Problem),
-        (status = 409, description = "Username or email taken", body = Problem),
-        (status = 422, description = "Invalid field", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Organization not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_user(
     State(st): State<AppState>,
@@ -175,10 +175,10 @@ async fn create_user(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserDto),
-        (status = 400, description = "Invalid id", body = Problem),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Neither that user nor an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 400, description = "Invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither that user nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_user(
     State(st): State<AppState>,
@@ -194,11 +194,11 @@ async fn get_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "Updated", body = UserDto),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Not allowed", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 409, description = "Username or email taken", body = Problem),
-        (status = 422, description = "Invalid field", body = Problem),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_user(
     State(st): State<AppState>,
@@ -216,10 +216,10 @@ async fn update_user(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Own account", body = Problem),
-        (status = 401, description = "Not authenticated", body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 400, description = "Own account", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_user(
     State(st): State<AppState>,
@@ -248,9 +248,9 @@ async fn set_active(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "Disabled", body = UserDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 422, description = "Own account", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Own account", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn disable_user(
     State(st): State<AppState>,
@@ -265,8 +265,8 @@ async fn disable_user(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "Enabled", body = UserDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn enable_user(
     State(st): State<AppState>,
@@ -282,9 +282,9 @@ async fn enable_user(
     request_body = SetPasswordRequest,
     responses(
         (status = 204, description = "Password set"),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
-        (status = 422, description = "Invalid password", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid password", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_password(
     State(st): State<AppState>,
@@ -301,8 +301,8 @@ async fn set_password(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "Sessions ended", body = EndedSessions),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn end_sessions(
     State(st): State<AppState>,
@@ -318,8 +318,8 @@ async fn end_sessions(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "Assignments", body = [AssignmentDto]),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "Not found", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_user_roles(
     State(st): State<AppState>,
@@ -341,10 +341,10 @@ async fn list_user_roles(
     request_body = AssignRoleRequest,
     responses(
         (status = 201, description = "Assigned", body = AssignmentDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "User not found", body = Problem),
-        (status = 409, description = "Already assigned", body = Problem),
-        (status = 422, description = "Invalid role name", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already assigned", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid role name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn assign_role(
     State(st): State<AppState>,
@@ -365,9 +365,9 @@ async fn assign_role(
     request_body = SetRolesRequest,
     responses(
         (status = 200, description = "The user with their new roles", body = UserDto),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "User not found", body = Problem),
-        (status = 422, description = "Invalid role name", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "User not found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid role name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_roles(
     State(st): State<AppState>,
@@ -388,8 +388,8 @@ async fn set_roles(
     params(("id" = i64, Path, description = "User id"), ("role" = String, Path, description = "Role name")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "No such assignment", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such assignment", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn unassign_role(
     State(st): State<AppState>,
