@@ -74,6 +74,15 @@ fn common(e: CoreError) -> Response {
         CoreError::Forbidden(_) => err(StatusCode::FORBIDDEN, "Forbidden"),
         CoreError::NotFound(_) => err(StatusCode::NOT_FOUND, "User not found"),
         CoreError::Conflict(_) => err(StatusCode::CONFLICT, INVALID_BODY),
+        // The description has one 400 message; a refused common password (which its origin
+        // did not check) says why after it, so the user can act on it.
+        CoreError::Invalid {
+            field: "password",
+            reason,
+        } if reason.contains("too common") => err(
+            StatusCode::BAD_REQUEST,
+            &format!("{INCORRECT}: password {reason}"),
+        ),
         CoreError::Invalid { .. } | CoreError::UnknownRole { .. } => {
             err(StatusCode::BAD_REQUEST, INCORRECT)
         }

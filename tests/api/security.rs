@@ -319,6 +319,13 @@ async fn common_passwords_are_refused_with_a_clear_message_everywhere() {
         assert_eq!(r.status, 412);
         assert_eq!(r.body["message"], "Password is too common; choose another");
         let r = app
+            .call("POST", &TestApp::at("user-profiles", "/users"), None, Some(json!({
+                "email": "p6@example.com", "user_name": "p6", "password": "football1"
+            })))
+            .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["error"], "Incorrect field: password is too common; choose another");
+        let r = app
             .call("POST", &TestApp::at("auth-admin", "/auth/create_user"), Some(&app.admin), Some(json!({"username": "p4", "password": "password123"})))
             .await;
         assert_eq!(r.status, 400);
