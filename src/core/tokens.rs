@@ -2,6 +2,7 @@
 //! only EdDSA is accepted, `typ`, `kid`, `iss`, `aud` and `exp` are always checked.
 //! Refresh tokens: 256 random bits, shown once, stored only as a SHA-256 digest.
 
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -91,7 +92,15 @@ pub struct TokenService {
     ttl_secs: u64,
     keys: RwLock<Vec<LoadedKey>>,
     cipher: Option<KeyCipher>,
+    /// Tokens whose signature and claims were checked, by the SHA-256 of the whole token: a
+    /// repeat costs a digest and a lookup instead of an Ed25519 verification. Only verified
+    /// tokens enter, equality of the digest means the same signed bytes, and expiry is still
+    /// checked on every use; the set is cleared whenever the key set changes.
+    verified: RwLock<HashMap<[u8; 32], Verified>>,
 }
+
+/// Above this many remembered tokens the cache starts over.
+const MAX_VERIFIED: usize = 100_000;
 
 /// A key-encryption key for signing keys at rest (32 bytes, from the environment). Its
 /// `Debug` never shows it.
@@ -181,6 +190,7 @@ impl TokenService {
             ttl_secs,
             keys: RwLock::new(Vec::new()),
             cipher: None,
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -238,6 +248,10 @@ impl TokenService {
         }
         loaded.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        self.verified
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
@@ -272,8 +286,37 @@ impl TokenService {
         Ok((token, Timestamp(claims.exp * 1000)))
     }
 
-    /// Checks signature, algorithm, type, issuer, audience and expiry.
+    /// Checks signature, algorithm, type, issuer, audience and expiry (a token seen before
+    /// skips the signature check, never the expiry).
     pub fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Timestamp::now().unix_seconds();
+        let seen = self
+            .verified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+            .cloned();
+        if let Some(v) = seen {
+            return if v.expires_at > now {
+                Ok(v)
+            } else {
+                Err(AuthFailure::Expired)
+            };
+        }
+        let v = self.verify_signed(token)?;
+        let mut cache = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_VERIFIED {
+            cache.retain(|_, v| v.expires_at > now);
+            if cache.len() >= MAX_VERIFIED {
+                cache.clear();
+            }
+        }
+        cache.insert(digest, v.clone());
+        Ok(v)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Verified, AuthFailure> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthFailure::BadSignature);
@@ -376,6 +419,34 @@ mod tests {
         let v = s.verify(&t).unwrap();
         assert_eq!(v.user_id, UserId(7));
         assert_eq!(v.session_id, sid);
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+        let s = service();
+        let sid = SessionId("s".into());
+        let (t, _) = s
+            .issue(UserId(3), &sid, Timestamp::now().plus_secs(60))
+            .unwrap();
+        assert_eq!(s.verify(&t).unwrap().user_id, UserId(3));
+        assert_eq!(s.verify(&t).unwrap().user_id, UserId(3), "from the cache");
+        // One flipped signature character is a different token: verified afresh, refused.
+        let mut forged = t.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        assert!(s.verify(std::str::from_utf8(&forged).unwrap()).is_err());
+        // An expired entry is refused even from the cache.
+        let digest: [u8; 32] = Sha256::digest(t.as_bytes()).into();
+        s.verified
+            .write()
+            .unwrap()
+            .get_mut(&digest)
+            .unwrap()
+            .expires_at = 0;
+        assert_eq!(s.verify(&t).unwrap_err(), AuthFailure::Expired);
+        // A new key set forgets what was verified under the old one.
+        s.load_keys(&[StoredKey::generate().unwrap()]).unwrap();
+        assert_eq!(s.verify(&t).unwrap_err(), AuthFailure::BadSignature);
     }
 
     #[test]
