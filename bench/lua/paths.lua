@@ -1,0 +1,13 @@
+-- GET each path of $BENCH_PATHS (separated by '|') in turn, with the bearer token.
+local token = os.getenv("BENCH_TOKEN")
+local paths = {}
+for p in string.gmatch(os.getenv("BENCH_PATHS") or "/", "[^|]+") do
+  table.insert(paths, p)
+end
+local i = 0
+request = function()
+  i = i + 1
+  local headers = {}
+  if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  return wrk.format("GET", paths[(i % #paths) + 1], headers)
+end

@@ -1,0 +1,555 @@
+#!/usr/bin/env python3
+"""Latchkey's benchmark harness. Run it through bench/run.sh, which builds what it needs.
+
+Starts a bare axum baseline and Latchkey (release builds) on loopback, seeds users straight into
+a fresh database, drives each scenario with wrk, prints a table, writes it into
+docs/performance.md (between markers, so the hand-written analysis stays) and ends with the
+`bench: ...` line. It reports; it never fails on a figure. It fails only when a scenario cannot
+run (a server that will not start, a request that errors), because then the figure would lie.
+
+Every load goes to 127.0.0.1 and every wrk run is bounded by its duration.
+"""
+
+import argparse
+import base64
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LUA = os.path.join(ROOT, "bench", "lua")
+RELEASE = os.path.join(ROOT, "target", "release")
+LATCHKEY = os.path.join(RELEASE, "latchkey")
+BASELINE = os.path.join(RELEASE, "examples", "bench_baseline")
+SEED = os.path.join(RELEASE, "examples", "bench_seed")
+DOC = os.path.join(ROOT, "docs", "performance.md")
+
+HOST = "127.0.0.1"
+BASE_PORT = 18080
+LK_PORT = 18081
+PASSWORD = "bench-Passphrase-71"
+ADMIN = "benchadmin"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+PG_DB = "latchkey_bench"
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ----- HTTP helpers -----------------------------------------------------------------------
+
+
+def http(method, url, body=None, token=None, timeout=10):
+    data = None
+    headers = {}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def lk(path):
+    return f"http://{HOST}:{LK_PORT}{path}"
+
+
+def must(status, body, what):
+    if status != 200:
+        raise SystemExit(f"bench: {what} answered {status}: {body[:300]!r}")
+    return json.loads(body)
+
+
+# ----- processes ----------------------------------------------------------------------------
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def port_free(port):
+    import socket
+
+    with socket.socket() as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            raise SystemExit(f"bench: something already listens on {HOST}:{port}; stop it first")
+
+
+def wait_http(url, proc, deadline_s=30.0, interval=0.002):
+    """Polls `url` until 200; returns seconds waited. Bounded by `deadline_s`."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < deadline_s:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: server exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(interval)
+    raise SystemExit(f"bench: {url} not ready after {deadline_s} s")
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Latchkey:
+    def __init__(self, db_url, workdir):
+        self.db_url = db_url
+        self.workdir = workdir
+        self.proc = None
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "LATCHKEY_DATABASE_URL": db_url,
+                "LATCHKEY_LISTEN": f"{HOST}:{LK_PORT}",
+                # The harness is one client address doing thousands of refreshes a second;
+                # the per-address limits would (correctly) refuse it.
+                "LATCHKEY_RATE_REFRESH_PER_MINUTE": "0",
+                "LATCHKEY_RATE_REGISTER_PER_HOUR": "0",
+            }
+        )
+        self.env.pop("RUST_LOG", None)
+
+    def cli(self, *args, stdin=None):
+        r = subprocess.run(
+            [LATCHKEY, *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if r.returncode != 0:
+            raise SystemExit(f"bench: latchkey {' '.join(args)} failed: {r.stderr.strip()}")
+        return r.stdout
+
+    def start(self):
+        """Starts the server; returns milliseconds from exec to /readyz 200."""
+        port_free(LK_PORT)
+        logf = open(os.path.join(self.workdir, "latchkey.log"), "ab")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [LATCHKEY, "serve"], env=self.env, stdout=logf, stderr=subprocess.STDOUT
+        )
+        wait_http(lk("/readyz"), self.proc)
+        return (time.perf_counter() - t0) * 1000.0
+
+    def stop(self):
+        stop(self.proc)
+        self.proc = None
+
+
+# ----- wrk ----------------------------------------------------------------------------------
+
+
+def wrk(url, script, conns, threads, seconds, env=None, background=False):
+    """Runs wrk with `script` + report.lua; returns the parsed figures (or the Popen)."""
+    src = os.path.join(LUA, script)
+    combined = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    with open(src) as a, open(os.path.join(LUA, "report.lua")) as b:
+        combined.write(a.read() + "\n" + b.read())
+    combined.close()
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{conns}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        combined.name,
+        url,
+    ]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if background:
+        return proc
+    return wrk_result(proc, url)
+
+
+def wrk_result(proc, url):
+    out, err = proc.communicate(timeout=600)
+    m = re.search(r"BENCH_JSON (\{.*\})", out)
+    if proc.returncode != 0 or not m:
+        raise SystemExit(f"bench: wrk on {url} failed ({proc.returncode}): {err.strip()} {out[-500:]}")
+    r = json.loads(m.group(1))
+    errors = sum(v for k, v in r.items() if k.startswith("errors_"))
+    if errors:
+        raise SystemExit(f"bench: wrk on {url} saw errors: {r}")
+    secs = r["duration_us"] / 1e6
+    return {
+        "rps": r["requests"] / secs,
+        "requests": r["requests"],
+        "p50_ms": r["p50_us"] / 1000.0,
+        "p90_ms": r["p90_us"] / 1000.0,
+        "p99_ms": r["p99_us"] / 1000.0,
+        "max_ms": r["max_us"] / 1000.0,
+    }
+
+
+# ----- the run ------------------------------------------------------------------------------
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_gib = int(line.split()[1]) / 1024 / 1024
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    wrk_v = (wrk_v.stdout + wrk_v.stderr).strip().splitlines()[0] if (wrk_v.stdout + wrk_v.stderr) else "wrk"
+    commit = subprocess.run(
+        ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem_gib": round(mem_gib, 1),
+        "kernel": platform.release(),
+        "rustc": rustc,
+        "wrk": wrk_v.split(" Copyright")[0],
+        "commit": commit + ("+changes" if dirty else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def fresh_database(backend, workdir):
+    if backend == "sqlite":
+        return f"sqlite:{os.path.join(workdir, 'bench.db')}"
+    psql = ["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-q", "-c"]
+    subprocess.run(psql + [f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"], check=True)
+    subprocess.run(psql + [f"CREATE DATABASE {PG_DB}"], check=True)
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
+
+
+def login(identifier, password=PASSWORD):
+    return must(
+        *http("POST", lk("/v1/auth/login"), {"identifier": identifier, "password": password}),
+        f"login as {identifier}",
+    )
+
+
+def run(args):
+    quick = args.quick
+    users = args.users or (100_000 if quick else 1_000_000)
+    secs = args.seconds or (5 if quick else 10)
+    backend = "postgres" if args.pg else "sqlite"
+    cores = os.cpu_count() or 1
+    mode = f"{'quick' if quick else 'full'}-{backend}"
+    log(f"mode {mode}: {users} users, {secs} s per load test, {cores} cores")
+    workdir = tempfile.mkdtemp(prefix="latchkey-bench-")
+    results = {"machine": machine(), "users": users, "seconds": secs, "backend": backend}
+    baseline = lkp = storm = None
+    try:
+        # argon2id ceiling: cores / (one hash at the default parameters).
+        hash_ms = float(subprocess.run([SEED, "hash-time", "15"], capture_output=True, text=True, check=True).stdout)
+        results["hash_ms"] = hash_ms
+        results["login_ceiling"] = cores / (hash_ms / 1000.0)
+        # What a core gets when every core hashes at once (shared cache and memory bandwidth).
+        par_ms = float(
+            subprocess.run([SEED, "hash-parallel", str(cores), "10"], capture_output=True, text=True, check=True).stdout
+        )
+        results["hash_parallel_ms"] = par_ms
+        results["login_parallel_ceiling"] = cores / (par_ms / 1000.0)
+        log(
+            f"argon2id hash {hash_ms:.1f} ms -> ceiling {results['login_ceiling']:.1f} logins/s; "
+            f"{par_ms:.1f} ms with {cores} hashing at once -> {results['login_parallel_ceiling']:.1f} logins/s"
+        )
+
+        # Baseline.
+        port_free(BASE_PORT)
+        baseline = subprocess.Popen([BASELINE, f"{HOST}:{BASE_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"http://{HOST}:{BASE_PORT}/hello", baseline)
+        results["baseline_idle_rss_mib"] = rss_kib(baseline.pid) / 1024
+        results["baseline"] = wrk(f"http://{HOST}:{BASE_PORT}/hello", "get.lua", 64, 2, secs)
+        stop(baseline)
+        baseline = None
+        log(f"baseline {results['baseline']['rps']:.0f} req/s")
+
+        # Database: migrate, an admin, the seeded users.
+        db_url = fresh_database(backend, workdir)
+        lkp = Latchkey(db_url, workdir)
+        lkp.cli("migrate")
+        lkp.cli("user", "create", "--username", ADMIN, "--email", "admin@bench.test", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
+        t = time.perf_counter()
+        subprocess.run([SEED, "seed", db_url, str(users), PASSWORD], check=True)
+        results["seed_s"] = time.perf_counter() - t
+        log(f"seeded {users} users in {results['seed_s']:.1f} s")
+
+        # Start-up on the existing database: median of 5.
+        starts = []
+        for _ in range(5):
+            starts.append(lkp.start())
+            lkp.stop()
+        results["startup_ms"] = statistics.median(starts)
+        lkp.start()
+        time.sleep(1.0)
+        results["idle_rss_mib"] = rss_kib(lkp.proc.pid) / 1024
+        log(f"start-up {results['startup_ms']:.0f} ms (runs {[round(s) for s in starts]}), idle RSS {results['idle_rss_mib']:.1f} MiB")
+
+        # Tokens: a seeded (non-admin) user for reads, the admin for lists.
+        user = first_seeded_user(lkp)
+        user_tokens = login(user)
+        admin_token = login(ADMIN)["access_token"]
+        cp = must(
+            *http("POST", lk("/compat/citizen-portal/auth/login"), {"emailOrUsername": user, "password": PASSWORD}),
+            "citizen-portal login",
+        )
+
+        # Reads.
+        results["read"] = wrk(lk("/v1/me"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": user_tokens["access_token"]})
+        log(f"read /v1/me {results['read']['rps']:.0f} req/s p99 {results['read']['p99_ms']:.2f} ms")
+        results["read_dialect"] = wrk(
+            lk("/compat/citizen-portal/auth/profile"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": cp["access_token"]}
+        )
+        results["load_rss_mib"] = rss_kib(lkp.proc.pid, "VmHWM") / 1024
+        log(f"read citizen-portal {results['read_dialect']['rps']:.0f} req/s; peak RSS {results['load_rss_mib']:.1f} MiB")
+
+        # Logins, at concurrency 8, spread over 1000 seeded users.
+        names = seeded_users(lkp, admin_token, 1000)
+        results["login"] = wrk(lk("/v1/auth/login"), "login.lua", 8, 2, secs, env={"BENCH_USERS": "|".join(names), "BENCH_PASSWORD": PASSWORD})
+        log(f"login {results['login']['rps']:.1f}/s")
+
+        # Refresh: 16 sessions, one rotation chain per connection.
+        refresh_tokens = [login(n)["refresh_token"] for n in names[:16]]
+        results["refresh"] = wrk(lk("/v1/auth/refresh"), "refresh.lua", 16, 16, secs, env={"BENCH_REFRESH": "|".join(refresh_tokens)})
+        log(f"refresh {results['refresh']['rps']:.0f}/s p99 {results['refresh']['p99_ms']:.2f} ms")
+
+        # Login storm beside the read test.
+        storm = wrk(
+            lk("/v1/auth/login"), "login.lua", 32, 1, secs + 2, env={"BENCH_USERS": "|".join(names), "BENCH_PASSWORD": PASSWORD}, background=True
+        )
+        time.sleep(1.0)
+        results["storm_read"] = wrk(lk("/v1/me"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": user_tokens["access_token"]})
+        results["storm_login"] = wrk_result(storm, "login storm")
+        storm = None
+        log(f"storm: read p99 {results['storm_read']['p99_ms']:.2f} ms at {results['storm_read']['rps']:.0f} req/s beside {results['storm_login']['rps']:.1f} logins/s")
+
+        # Lists and search as the admin, concurrency 4.
+        token_env = {"BENCH_TOKEN": admin_token}
+        results["list"] = wrk(lk("/v1/users?per_page=20"), "get.lua", 4, 2, secs, env=token_env)
+        deep_page = users // 20
+        last_id = int(json.loads(http("GET", lk("/v1/users?per_page=1&sort=-id"), token=admin_token)[1])["items"][0]["id"])
+        after = last_id - 20
+        cursor = base64.urlsafe_b64encode(f"i:{after}:{after}".encode()).decode().rstrip("=")
+        deep_url = lk(f"/v1/users?per_page=20&cursor={cursor}")
+        check = must(*http("GET", deep_url, token=admin_token), "deep page")
+        if len(check["items"]) != 20:
+            raise SystemExit(f"bench: the deep page has {len(check['items'])} users, not 20")
+        results["deep"] = wrk(deep_url, "get.lua", 4, 2, secs, env=token_env)
+        results["deep_page_no"] = deep_page
+        # The same deep page on a page-numbered dialect (user-profiles): informational.
+        up_url = lk(f"/compat/user-profiles/users/pagination?page={deep_page}&per_page=20")
+        check = must(*http("GET", up_url, token=admin_token), "user-profiles deep page")
+        if len(check["users"]) == 0:
+            raise SystemExit("bench: the user-profiles deep page is empty")
+        results["deep_offset"] = wrk(up_url, "get.lua", 4, 2, secs, env=token_env)
+        terms = ["garcia", "maria.lopez", "tomas.n", "kowalski", "7741", "sofia.tan", "haddad", "yusuf"]
+        paths = "|".join(f"/v1/users?per_page=20&q={t}" for t in terms)
+        for t in terms:
+            must(*http("GET", lk(f"/v1/users?per_page=20&q={t}"), token=admin_token), f"search {t}")
+        results["search"] = wrk(lk("/v1/users"), "paths.lua", 4, 2, secs, env={**token_env, "BENCH_PATHS": paths})
+        results["search_terms"] = terms
+        log(
+            f"list p99 {results['list']['p99_ms']:.2f} ms, deep p99 {results['deep']['p99_ms']:.2f} ms, "
+            f"search p99 {results['search']['p99_ms']:.2f} ms"
+        )
+        results["final_rss_mib"] = rss_kib(lkp.proc.pid, "VmHWM") / 1024
+    finally:
+        if storm is not None:
+            storm.kill()
+        stop(baseline)
+        if lkp:
+            lkp.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"kept {workdir}")
+    return mode, results
+
+
+def first_seeded_user(lkp):
+    out = lkp.cli("user", "list", "--search", "@example.org", "--limit", "1")
+    m = re.search(r"\b([a-z]+\.[a-z]+\d+)\b", out)
+    if not m:
+        raise SystemExit(f"bench: no seeded user in {out!r}")
+    return m.group(1)
+
+
+def seeded_users(lkp, admin_token, n):
+    names = []
+    cursor = None
+    while len(names) < n:
+        url = "/v1/users?per_page=100" + (f"&cursor={cursor}" if cursor else "")
+        page = must(*http("GET", lk(url), token=admin_token), "list users")
+        names += [u["username"] for u in page["items"] if u["username"] != ADMIN]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return names[:n]
+
+
+def table(mode, r):
+    b, rd = r["baseline"], r["read"]
+    rows = [
+        ("baseline: bare axum `GET /hello`, c=64", f"{b['rps']:,.0f} req/s", f"{b['p50_ms']:.2f}", f"{b['p99_ms']:.2f}"),
+        ("read: `GET /v1/me`, c=64", f"{rd['rps']:,.0f} req/s ({rd['rps'] / b['rps']:.2f}× baseline)", f"{rd['p50_ms']:.2f}", f"{rd['p99_ms']:.2f}"),
+        (
+            "read: citizen-portal `GET /auth/profile`, c=64",
+            f"{r['read_dialect']['rps']:,.0f} req/s ({r['read_dialect']['rps'] / b['rps']:.2f}× baseline)",
+            f"{r['read_dialect']['p50_ms']:.2f}",
+            f"{r['read_dialect']['p99_ms']:.2f}",
+        ),
+        (
+            "login: `POST /v1/auth/login`, c=8",
+            f"{r['login']['rps']:.1f}/s ({r['login']['rps'] / r['login_ceiling']:.2f}× argon2 ceiling {r['login_ceiling']:.1f}/s)",
+            f"{r['login']['p50_ms']:.1f}",
+            f"{r['login']['p99_ms']:.1f}",
+        ),
+        ("refresh: `POST /v1/auth/refresh` (rotation), c=16", f"{r['refresh']['rps']:,.0f}/s", f"{r['refresh']['p50_ms']:.2f}", f"{r['refresh']['p99_ms']:.2f}"),
+        (
+            "read during a login storm (c=64 reads + c=32 logins)",
+            f"{r['storm_read']['rps']:,.0f} req/s beside {r['storm_login']['rps']:.1f} logins/s",
+            f"{r['storm_read']['p50_ms']:.2f}",
+            f"{r['storm_read']['p99_ms']:.2f}",
+        ),
+        (f"list: first page of 20 of {r['users']:,} users, c=4", f"{r['list']['rps']:,.0f} req/s", f"{r['list']['p50_ms']:.2f}", f"{r['list']['p99_ms']:.2f}"),
+        (
+            f"list: deep page (cursor for page {r['deep_page_no']:,}), c=4",
+            f"{r['deep']['rps']:,.0f} req/s",
+            f"{r['deep']['p50_ms']:.2f}",
+            f"{r['deep']['p99_ms']:.2f}",
+        ),
+        (
+            f"list: page {r['deep_page_no']:,} by page number (user-profiles dialect), c=4",
+            f"{r['deep_offset']['rps']:,.0f} req/s",
+            f"{r['deep_offset']['p50_ms']:.2f}",
+            f"{r['deep_offset']['p99_ms']:.2f}",
+        ),
+        (f"search: `q=` over {len(r['search_terms'])} terms, c=4", f"{r['search']['rps']:,.0f} req/s", f"{r['search']['p50_ms']:.2f}", f"{r['search']['p99_ms']:.2f}"),
+    ]
+    lines = [
+        "| scenario | throughput | p50 ms | p99 ms |",
+        "|---|---|---:|---:|",
+    ]
+    lines += [f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in rows]
+    lines += [
+        "",
+        "| resource | figure |",
+        "|---|---|",
+        f"| argon2id hash, default parameters (m=19456 KiB, t=2, p=1), one core | {r['hash_ms']:.1f} ms |",
+        f"| the same with every core hashing at once (per hash, per core) | {r['hash_parallel_ms']:.1f} ms "
+        f"(machine ceiling {r['login_parallel_ceiling']:.1f} logins/s; Latchkey at {r['login']['rps'] / r['login_parallel_ceiling']:.2f}× it) |",
+        f"| start-up, exec to `/readyz` 200 on the seeded database (median of 5) | {r['startup_ms']:.0f} ms |",
+        f"| RSS idle after start ({r['users']:,} users) | {r['idle_rss_mib']:.1f} MiB (baseline server: {r['baseline_idle_rss_mib']:.1f} MiB) |",
+        f"| peak RSS after the read tests | {r['load_rss_mib']:.1f} MiB |",
+        f"| peak RSS at the end of the run | {r['final_rss_mib']:.1f} MiB |",
+        f"| seeding {r['users']:,} users straight into the database | {r['seed_s']:.1f} s |",
+    ]
+    m = r["machine"]
+    head = (
+        f"**{mode}** — {m['date']}, commit `{m['commit']}`, {r['backend']}, {r['users']:,} users, "
+        f"{r['seconds']} s per load test.  \n"
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, Linux {m['kernel']}; {m['rustc']}; {m['wrk']} "
+        "on the same machine, over loopback."
+    )
+    return head + "\n\n" + "\n".join(lines)
+
+
+def final_line(r):
+    return (
+        "bench: "
+        f"read_ratio={r['read']['rps'] / r['baseline']['rps']:.2f} "
+        f"read_rps={r['read']['rps']:.0f} "
+        f"read_p99_ms={r['read']['p99_ms']:.2f} "
+        f"login_ceiling_ratio={r['login']['rps'] / r['login_ceiling']:.2f} "
+        f"refresh_rps={r['refresh']['rps']:.0f} "
+        f"storm_read_p99_ms={r['storm_read']['p99_ms']:.2f} "
+        f"list_p99_ms={r['list']['p99_ms']:.2f} "
+        f"deep_page_p99_ms={r['deep']['p99_ms']:.2f} "
+        f"search_p99_ms={r['search']['p99_ms']:.2f} "
+        f"idle_rss_mib={r['idle_rss_mib']:.1f} "
+        f"load_rss_mib={r['load_rss_mib']:.1f} "
+        f"startup_ms={r['startup_ms']:.0f}"
+    )
+
+
+def write_doc(mode, text):
+    begin, end = f"<!-- bench:{mode}:begin -->", f"<!-- bench:{mode}:end -->"
+    block = f"{begin}\n{text}\n{end}"
+    doc = open(DOC).read() if os.path.exists(DOC) else "# Performance\n\n## Results\n"
+    if begin in doc and end in doc:
+        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip("\n") + f"\n\n{block}\n"
+    with open(DOC, "w") as f:
+        f.write(doc)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="100k users, 5 s load tests (under 5 minutes)")
+    ap.add_argument("--pg", action="store_true", help="run on PostgreSQL (BENCH_PG_ADMIN_URL) instead of SQLite")
+    ap.add_argument("--users", type=int, help="override the number of seeded users")
+    ap.add_argument("--seconds", type=int, help="override the duration of each load test")
+    ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (database, server log)")
+    args = ap.parse_args()
+    t = time.perf_counter()
+    mode, r = run(args)
+    text = table(mode, r)
+    line = final_line(r)
+    print(text)
+    print()
+    if not args.no_write:
+        write_doc(mode, text + "\n\n```\n" + line + "\n```")
+        log(f"wrote {os.path.relpath(DOC, ROOT)} ({mode})")
+    log(f"total {time.perf_counter() - t:.0f} s")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
