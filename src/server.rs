@@ -1,8 +1,9 @@
 //! Assembling the HTTP application (routes, limits, headers, metrics, request ids) and
 //! serving it with graceful shutdown.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -14,9 +15,9 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
@@ -69,52 +70,119 @@ async fn with_client(State(trusted): State<Arc<[IpAddr]>>, req: Request, next: N
         .await
 }
 
+/// A request's metric handles, registered once per (route, method, status): the hot path
+/// then costs two atomic updates, not a registry lookup and six label strings.
+#[derive(Clone)]
+struct RouteMetrics {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+type RouteMetricsMap = HashMap<String, HashMap<(&'static str, u16), RouteMetrics>>;
+
+fn route_metrics(route: &str, method: &'static str, status: u16) -> RouteMetrics {
+    static MAP: OnceLock<RwLock<RouteMetricsMap>> = OnceLock::new();
+    let map = MAP.get_or_init(Default::default);
+    if let Some(m) = map
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(route)
+        .and_then(|r| r.get(&(method, status)))
+    {
+        return m.clone();
+    }
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    let m = RouteMetrics {
+        requests: metrics::counter!("http_requests_total", &labels),
+        duration: metrics::histogram!("http_request_duration_seconds", &labels),
+    };
+    map.write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(route.to_owned())
+        .or_default()
+        .insert((method, status), m.clone());
+    m
+}
+
+/// The method as a label: anything but the standard methods is `OTHER`, so a client cannot
+/// grow the label set (routes are templates and statuses are bounded already).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = method_label(req.method());
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
+    let m = route_metrics(route, method, res.status().as_u16());
+    m.requests.increment(1);
+    m.duration.record(start.elapsed().as_secs_f64());
     res
 }
 
-fn security_headers<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    csp: &'static str,
-) -> Router<S> {
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(csp),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+const API_CSP: HeaderValue = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
+const DOCS_CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; frame-ancestors 'none'",
+);
+
+/// The security headers every response carries (a handler's own value wins). One
+/// middleware for all of them: a layer per header would wrap every route six times.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let docs = req.uri().path().starts_with("/docs");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let csp = if docs { DOCS_CSP } else { API_CSP };
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
             HeaderName::from_static("cross-origin-resource-policy"),
             HeaderValue::from_static("same-origin"),
-        ))
+        ),
+    ] {
+        h.entry(name).or_insert(value);
+    }
+    res
+}
+
+/// Request ids: random UUIDs (v4) from the thread-local CSPRNG, which costs no system call
+/// per request (tower-http's `MakeRequestUuid` asks the OS each time).
+#[derive(Clone, Copy, Default)]
+struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 async fn openapi_json(State(doc): State<Arc<String>>) -> impl IntoResponse {
@@ -201,7 +269,6 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
         .fallback(|| async { Problem::route_not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .with_state(state);
-    let api = security_headers(api, "default-src 'none'; frame-ancestors 'none'");
 
     let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
         uri_prefix: "/docs",
@@ -209,17 +276,13 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
         title: Some("Latchkey API"),
     })
     .route("/openapi.json", get(openapi_json).with_state(doc));
-    let docs = security_headers(
-        docs,
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data:; frame-ancestors 'none'",
-    );
 
-    docs.merge(api)
-        .layer(middleware::from_fn_with_state(trusted, with_client))
-        .layer(middleware::from_fn(track_metrics))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    // Metrics need the matched route, so they run after routing (on every route); the rest
+    // wraps the router once. `Router::layer` would wrap each route in every layer, and a
+    // request would then clone that boxed stack layer by layer.
+    let routes = docs.merge(api).layer(middleware::from_fn(track_metrics));
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -233,11 +296,25 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
                 .on_request(())
                 .on_response(
                     |res: &Response, latency: Duration, _span: &tracing::Span| {
-                        tracing::info!(http.status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "request completed");
+                        // One line per request is an access log, and costs more than the
+                        // request itself on the hot path: debug (opt in with
+                        // RUST_LOG=info,latchkey::server=debug); server errors always show.
+                        let status = res.status().as_u16();
+                        let ms = latency.as_secs_f64() * 1000.0;
+                        if status >= 500 {
+                            tracing::warn!(http.status = status, latency_ms = ms, "request failed");
+                        } else {
+                            tracing::debug!(http.status = status, latency_ms = ms, "request completed");
+                        }
                     },
                 ),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(trusted, with_client))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }
 
 /// How the HTTP side is set up (beyond the core's configuration).

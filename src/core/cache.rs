@@ -1,5 +1,7 @@
 //! The in-process state that lets an authenticated request skip the database: the set of
-//! recently ended sessions and a cache of who each user currently is (active roles, state).
+//! recently ended sessions and a cache of each recently seen user as every edge shows them
+//! (profile, organization, active roles, state), so `GET /v1/me` and its dialect twins are
+//! answered from memory too.
 //!
 //! Correctness across instances comes from [`Invalidation`] events: every change writes one in
 //! its own transaction, the writing instance applies it at once, and other instances receive
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::model::{SessionId, Timestamp, UserId};
+use super::model::{SessionId, Timestamp, User, UserId};
 
 /// One thing a cached answer may depend on, and that has changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,22 +48,15 @@ impl Invalidation {
     }
 }
 
-/// What the cache knows of a user: enough to authorize a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedUser {
-    pub username: String,
-    pub roles: Vec<String>,
-    pub is_active: bool,
-}
-
-/// Above this many cached users, the cache starts over (it is refilled on demand).
-const MAX_CACHED_USERS: usize = 200_000;
+/// Above this many cached users (well under 100 MiB), the cache starts over: it is refilled
+/// on demand.
+const MAX_CACHED_USERS: usize = 100_000;
 
 #[derive(Default)]
 pub struct AuthCache {
     /// Ended sessions, with the time they ended; pruned once no token of theirs can be live.
     ended: RwLock<HashMap<String, Timestamp>>,
-    users: RwLock<HashMap<UserId, Arc<CachedUser>>>,
+    users: RwLock<HashMap<UserId, Arc<User>>>,
     /// Bumped by every user invalidation, so a load that raced with a change is not cached.
     generation: AtomicU64,
 }
@@ -78,7 +73,7 @@ impl AuthCache {
             .contains_key(sid)
     }
 
-    pub fn user(&self, id: UserId) -> Option<Arc<CachedUser>> {
+    pub fn user(&self, id: UserId) -> Option<Arc<User>> {
         self.users
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -91,7 +86,7 @@ impl AuthCache {
     }
 
     /// Caches a user loaded at `generation`, unless something changed since.
-    pub fn put_user(&self, id: UserId, user: CachedUser, generation: u64) -> Arc<CachedUser> {
+    pub fn put_user(&self, id: UserId, user: User, generation: u64) -> Arc<User> {
         let user = Arc::new(user);
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) == generation {
@@ -144,11 +139,19 @@ impl AuthCache {
 mod tests {
     use super::*;
 
-    fn u(name: &str) -> CachedUser {
-        CachedUser {
+    fn u(name: &str) -> User {
+        User {
+            id: UserId(1),
+            uuid: "00000000-0000-4000-8000-000000000001".into(),
             username: name.into(),
-            roles: vec![],
+            email: format!("{name}@example.test"),
+            profile: Default::default(),
+            organization: None,
             is_active: true,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            roles: vec![],
+            default_role: None,
         }
     }
 

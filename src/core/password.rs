@@ -75,17 +75,11 @@ pub enum Verified {
 
 impl Hasher {
     pub fn new(params: HashParams, workers: usize) -> CoreResult<Self> {
-        let argon = params.argon2()?;
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let random = uuid::Uuid::new_v4().to_string();
-        let dummy = argon
-            .hash_password(random.as_bytes(), &salt)
-            .map_err(|e| CoreError::internal(anyhow::anyhow!("argon2: {e}")))?
-            .to_string();
+        params.argon2()?;
         Ok(Hasher {
             params,
             permits: Arc::new(Semaphore::new(workers.max(1))),
-            dummy: Arc::new(dummy),
+            dummy: Arc::new(dummy_hash(params)),
         })
     }
 
@@ -153,6 +147,25 @@ impl Hasher {
     }
 }
 
+/// A PHC string at `params` with a random salt and a random 32-byte "hash". Verifying a
+/// password against it runs the full argon2id computation those parameters cost (the cost
+/// is set by the parameters, not by how the hash bytes were made) and never matches. Made
+/// without hashing, so start-up pays neither the time nor the 19 MiB of a hash.
+fn dummy_hash(params: HashParams) -> String {
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use base64::Engine;
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let output: [u8; 32] = rand::random();
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_kib,
+        params.t,
+        params.p,
+        salt.as_str(),
+        STANDARD_NO_PAD.encode(output)
+    )
+}
+
 fn hash_params(h: &PasswordHash<'_>) -> Option<HashParams> {
     let p = Params::try_from(h).ok()?;
     Some(HashParams {
@@ -186,6 +199,22 @@ mod tests {
             Verified::No
         );
         assert_eq!(h.verify("correct horse", None).await.unwrap(), Verified::No);
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_valid_hash_at_the_configured_parameters() {
+        let params = HashParams::default();
+        let h = Hasher::new(params, 1).unwrap();
+        let parsed = PasswordHash::new(&h.dummy).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_eq!(hash_params(&parsed), Some(params));
+        assert_eq!(parsed.hash.map(|o| o.len()), Some(32));
+        // A real verification runs (and fails) against it.
+        let argon = FAST.argon2().unwrap();
+        let fast = dummy_hash(FAST);
+        assert!(argon
+            .verify_password(b"anything", &PasswordHash::new(&fast).unwrap())
+            .is_err());
     }
 
     #[tokio::test]

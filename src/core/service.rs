@@ -478,15 +478,9 @@ impl Latchkey {
         if self.cache.session_ended(&v.session_id.0) {
             return Err(CoreError::Unauthenticated(AuthFailure::SessionEnded));
         }
-        let user = match self.cache.user(v.user_id) {
+        let user = match self.cached_user(v.user_id).await? {
             Some(u) => u,
-            None => {
-                let generation = self.cache.generation();
-                match self.store.auth_user(v.user_id).await? {
-                    Some(u) => self.cache.put_user(v.user_id, u, generation),
-                    None => return Err(CoreError::Unauthenticated(AuthFailure::UnknownUser)),
-                }
-            }
+            None => return Err(CoreError::Unauthenticated(AuthFailure::UnknownUser)),
         };
         if !user.is_active {
             return Err(CoreError::Unauthenticated(AuthFailure::Disabled));
@@ -563,6 +557,7 @@ impl Latchkey {
         if let PwVerified::YesRehashed(new_hash) = verdict {
             // Parameters changed since this hash was made: upgrade it now.
             self.store.set_password(record.id, &new_hash, None).await?;
+            self.apply_local([Invalidation::User(record.id)]);
         }
         let tokens = self.open_session(record.id, client).await?;
         let user = self.user_or_gone(record.id).await?;
@@ -967,8 +962,27 @@ impl Latchkey {
         Err(CoreError::NotFound(Entity::User))
     }
 
+    /// The caller's own record, from the cache that authenticated them (no database round
+    /// trip while nothing about them has changed).
     pub async fn me(&self, actor: &Principal) -> CoreResult<User> {
-        self.user_or_gone(actor.user_id).await
+        match self.cached_user(actor.user_id).await? {
+            Some(u) => Ok(User::clone(&u)),
+            None => Err(CoreError::NotFound(Entity::User)),
+        }
+    }
+
+    /// A user from the cache, loading (and caching) them on a miss. A load that raced with a
+    /// change to the user is returned but not cached.
+    async fn cached_user(&self, id: UserId) -> CoreResult<Option<Arc<User>>> {
+        if let Some(u) = self.cache.user(id) {
+            return Ok(Some(u));
+        }
+        let generation = self.cache.generation();
+        Ok(self
+            .store
+            .get_user(id)
+            .await?
+            .map(|u| self.cache.put_user(id, u, generation)))
     }
 
     /// Updates a user. Users may change their own username, email and profile; only an
@@ -1218,6 +1232,7 @@ impl Latchkey {
         }
         if let Some(d) = default {
             self.store.set_default_role(id, Some(d.id)).await?;
+            self.apply_local([Invalidation::User(id)]);
         }
         self.user_or_gone(id).await
     }
@@ -1289,6 +1304,7 @@ impl Latchkey {
             .set_password(target, &hash, Some((keep, "password changed")))
             .await?;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
+        self.apply_local([Invalidation::User(target)]);
         self.audit(
             AuditEvent::new("password.changed")
                 .by(actor)
@@ -1330,6 +1346,7 @@ impl Latchkey {
             .set_password(target, &hash, Some((keep, "password reset")))
             .await?;
         self.apply_local(ended.into_iter().map(Invalidation::Session));
+        self.apply_local([Invalidation::User(target)]);
         let action = if actor.user_id == target {
             "password.changed"
         } else {
@@ -1648,6 +1665,7 @@ impl Latchkey {
         self.store
             .update_org(id, &org.name, org.description.as_deref())
             .await?;
+        self.apply_local([Invalidation::AllUsers]);
         self.audit(
             AuditEvent::new("organization.updated")
                 .by(actor)
@@ -1660,6 +1678,7 @@ impl Latchkey {
     pub async fn delete_org(&self, actor: &Principal, id: OrgId) -> CoreResult<()> {
         require_admin(actor)?;
         self.store.delete_org(id).await?;
+        self.apply_local([Invalidation::AllUsers]);
         self.audit(
             AuditEvent::new("organization.deleted")
                 .by(actor)

@@ -21,7 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::core::audit::{AuditEvent, AuditQuery, AuditRecord};
-use crate::core::cache::{CachedUser, Invalidation};
+use crate::core::cache::Invalidation;
 use crate::core::error::{CoreError, CoreResult, Entity, UniqueField};
 use crate::core::model::*;
 use crate::core::tokens::StoredKey;
@@ -353,8 +353,10 @@ impl Store {
 
     // ----- users -------------------------------------------------------------------------
 
+    /// How many users there are: one row kept exact by triggers (migration 0005), not a
+    /// count over the table.
     pub async fn count_users(&self) -> CoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        sqlx::query_scalar("SELECT n FROM row_counts WHERE name = 'users'")
             .fetch_one(&self.read)
             .await
             .map_err(db_err)
@@ -473,21 +475,6 @@ impl Store {
     }
 
     /// What the auth cache needs of a user.
-    pub async fn auth_user(&self, id: UserId) -> CoreResult<Option<CachedUser>> {
-        let row = sqlx::query("SELECT username, is_active FROM users WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let roles = self.active_roles(&[id]).await?;
-        Ok(Some(CachedUser {
-            username: row.try_get("username").map_err(db_err)?,
-            is_active: get_bool(&row, "is_active")?,
-            roles: roles.into_iter().map(|(_, r)| r).collect(),
-        }))
-    }
-
     async fn complete_one(&self, row: Option<sqlx::any::AnyRow>) -> CoreResult<Option<User>> {
         let Some(row) = row else { return Ok(None) };
         let mut users = vec![user_from_row(&row)?];
@@ -593,6 +580,8 @@ impl Store {
             Some((keep, reason)) => self.end_user_sessions_tx(&mut tx, id, keep, reason).await?,
             None => Vec::new(),
         };
+        // `updated_at` moved: a cached copy of the user is stale.
+        self.emit(&mut tx, &[Invalidation::User(id)]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(ended)
     }
@@ -646,13 +635,33 @@ impl Store {
     pub async fn list_users(&self, q: &UserQuery, page: &PageRequest) -> CoreResult<UserPage> {
         let mut filter = Sql::new();
         filter.push(" WHERE 1 = 1");
+        let mut filtered = false;
+        // On SQLite, a search of 3+ characters is a phrase query on the trigram index
+        // (migration 0005): exactly the substring test, answered from the index.
+        let mut fts_phrase = None;
         if let Some(text) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            let pattern = format!("%{}%", like_escape(&crate::core::validate::fold(text)));
-            filter.push(" AND u.search_text LIKE ");
-            filter.bind_text(pattern);
-            filter.push(" ESCAPE '\\'");
+            filtered = true;
+            let folded = crate::core::validate::fold(text);
+            if self.backend == Backend::Sqlite && folded.chars().count() >= 3 {
+                let phrase = format!("\"{}\"", folded.replace('"', "\"\""));
+                filter
+                    .push(" AND u.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ");
+                filter.bind_text(phrase.clone());
+                filter.push(")");
+                fts_phrase = Some(phrase);
+            } else {
+                // PostgreSQL's trigram GIN index serves this LIKE (3+ characters); shorter
+                // terms match so much that a scan is the right plan anyway.
+                let pattern = format!("%{}%", like_escape(&folded));
+                filter.push(" AND u.search_text LIKE ");
+                filter.bind_text(pattern);
+                filter.push(" ESCAPE '\\'");
+            }
         }
+        let mut only_search = fts_phrase.is_some();
         if let Some(role) = &q.role {
+            filtered = true;
+            only_search = false;
             filter.push(
                 " AND EXISTS (SELECT 1 FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
                  WHERE ra.user_id = u.id AND ra.is_active = TRUE AND r.name = ",
@@ -661,15 +670,34 @@ impl Store {
             filter.push(")");
         }
         if let Some(org) = q.organization {
+            filtered = true;
+            only_search = false;
             filter.push(" AND u.organization_id = ");
             filter.bind_int(org.0);
         }
         if let Some(active) = q.active {
+            filtered = true;
+            only_search = false;
             filter.push(" AND u.is_active = ");
             filter.bind_bool(active);
         }
 
-        let total = self.count("users u", &filter).await?;
+        let total = match &fts_phrase {
+            _ if !filtered => self.count_users().await?,
+            // Counted in the index alone: joining each match back to its row costs ten
+            // times more for a common term.
+            Some(phrase) if only_search => {
+                let mut count = Sql::new();
+                count.push("SELECT COUNT(*) FROM users_search WHERE users_search MATCH ");
+                count.bind_text(phrase.clone());
+                count
+                    .query_scalar()
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)?
+            }
+            _ => self.count("users u", &filter).await?,
+        };
 
         let col = match q.sort {
             UserSort::Id => "u.id",
@@ -678,14 +706,42 @@ impl Store {
             UserSort::CreatedAt => "u.created_at",
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
+        let op = if q.descending { "<" } else { ">" };
         let mut sql = Sql::new();
         sql.push(USER_SELECT);
-        sql.append(&filter);
         let limit = match page {
-            PageRequest::Offset { limit, .. } => *limit,
-            PageRequest::After { cursor, limit } => {
-                if let Some(c) = cursor {
-                    let op = if q.descending { "<" } else { ">" };
+            PageRequest::Offset { limit, .. } | PageRequest::After { limit, .. } => *limit,
+        };
+        let limit_sql = limit.min(i64::MAX as u64) as i64;
+        match (&fts_phrase, page) {
+            (Some(phrase), _) if only_search && q.sort == UserSort::Id => {
+                // The index yields matches in id order: the page is cut there, so only its
+                // rows are read from the table.
+                sql.push(
+                    " WHERE u.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ",
+                );
+                sql.bind_text(phrase.clone());
+                if let PageRequest::After {
+                    cursor: Some(c), ..
+                } = page
+                {
+                    sql.push(&format!(" AND rowid {op} "));
+                    sql.bind_int(c.id.0);
+                }
+                sql.push(&format!(" ORDER BY rowid {dir} LIMIT "));
+                sql.bind_int(limit_sql);
+                if let PageRequest::Offset { offset, .. } = page {
+                    sql.push(" OFFSET ");
+                    sql.bind_int((*offset).min(i64::MAX as u64) as i64);
+                }
+                sql.push(&format!(") ORDER BY u.id {dir}"));
+            }
+            _ => {
+                sql.append(&filter);
+                if let PageRequest::After {
+                    cursor: Some(c), ..
+                } = page
+                {
                     match (&c.key, q.sort) {
                         (_, UserSort::Id) => {
                             sql.push(&format!(" AND u.id {op} "));
@@ -708,19 +764,18 @@ impl Store {
                         _ => return Err(CoreError::invalid("cursor", "does not match the sort")),
                     }
                 }
-                *limit
+                if q.sort == UserSort::Id {
+                    sql.push(&format!(" ORDER BY u.id {dir}"));
+                } else {
+                    sql.push(&format!(" ORDER BY {col} {dir}, u.id {dir}"));
+                }
+                sql.push(" LIMIT ");
+                sql.bind_int(limit_sql);
+                if let PageRequest::Offset { offset, .. } = page {
+                    sql.push(" OFFSET ");
+                    sql.bind_int((*offset).min(i64::MAX as u64) as i64);
+                }
             }
-        };
-        if q.sort == UserSort::Id {
-            sql.push(&format!(" ORDER BY u.id {dir}"));
-        } else {
-            sql.push(&format!(" ORDER BY {col} {dir}, u.id {dir}"));
-        }
-        sql.push(" LIMIT ");
-        sql.bind_int(limit.min(i64::MAX as u64) as i64);
-        if let PageRequest::Offset { offset, .. } = page {
-            sql.push(" OFFSET ");
-            sql.bind_int((*offset).min(i64::MAX as u64) as i64);
         }
         let rows = sql.query().fetch_all(&self.read).await.map_err(db_err)?;
         let mut users = rows
@@ -1124,6 +1179,7 @@ impl Store {
         name: &str,
         description: Option<&str>,
     ) -> CoreResult<()> {
+        let mut tx = self.begin().await?;
         let n = sqlx::query(
             "UPDATE organizations SET name = $2, name_key = $3, description = $4, updated_at = $5 \
              WHERE id = $1",
@@ -1133,27 +1189,32 @@ impl Store {
         .bind(crate::core::validate::fold(name))
         .bind(description)
         .bind(Timestamp::now().0)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
         if n == 0 {
             return Err(CoreError::NotFound(Entity::Organization));
         }
-        Ok(())
+        // Members show the organization's name: cached users go stale.
+        self.emit(&mut tx, &[Invalidation::AllUsers]).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     pub async fn delete_org(&self, id: OrgId) -> CoreResult<()> {
+        let mut tx = self.begin().await?;
         let n = sqlx::query("DELETE FROM organizations WHERE id = $1")
             .bind(id.0)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
         if n == 0 {
             return Err(CoreError::NotFound(Entity::Organization));
         }
-        Ok(())
+        // Members lose their organization (ON DELETE SET NULL).
+        self.emit(&mut tx, &[Invalidation::AllUsers]).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     // ----- sessions and refresh tokens -------------------------------------------------------

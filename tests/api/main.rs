@@ -13,5 +13,6 @@ mod instances;
 mod ops;
 mod orgs;
 mod roles;
+mod scale;
 mod security;
 mod users;
