@@ -1,14 +1,14 @@
-//! Password hashing: argon2id on a bounded blocking pool.
+//! Password hashing: argon2id on dedicated hashing threads.
 //!
 //! Hashing is CPU-bound (tens of milliseconds), so it never runs on the async executor: each
-//! hash takes a permit from a semaphore sized to the machine's cores and then runs on tokio's
-//! blocking pool. A login storm therefore queues behind the permits instead of stalling the
+//! hash takes a permit from a semaphore sized to the machine's cores and then runs on one of
+//! as many dedicated hashing threads. A login storm therefore queues behind the permits instead of stalling the
 //! executor threads that serve token-checked reads.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordVerifier, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use super::error::{CoreError, CoreResult};
@@ -55,10 +55,60 @@ impl HashParams {
     }
 }
 
+/// Work for a hashing thread, given that thread's argon2 block memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// A fixed set of threads that do nothing but hash. Each keeps one argon2 block buffer
+/// (19 MiB at the defaults) for its life: no allocation, page faults or zeroing per hash, and
+/// the executor's threads never run a hash.
+struct HashPool {
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl HashPool {
+    fn new(threads: usize) -> CoreResult<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-hash-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        // The lock is held only while waiting for a job, not while hashing.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            // Every sender is gone: the hasher was dropped.
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| CoreError::internal(anyhow::anyhow!("hash thread: {e}")))?;
+        }
+        Ok(HashPool {
+            jobs: Mutex::new(tx),
+        })
+    }
+
+    fn submit(&self, job: Job) -> CoreResult<()> {
+        self.jobs
+            .lock()
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("hash pool poisoned")))?
+            .send(job)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("hash pool stopped")))
+    }
+}
+
 #[derive(Clone)]
 pub struct Hasher {
     params: HashParams,
     permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     /// A hash of a random password at the current parameters: verifying against it makes a
     /// login for an unknown user cost the same as one for a known user.
     dummy: Arc<String>,
@@ -79,6 +129,7 @@ impl Hasher {
         Ok(Hasher {
             params,
             permits: Arc::new(Semaphore::new(workers.max(1))),
+            pool: Arc::new(HashPool::new(workers)?),
             dummy: Arc::new(dummy_hash(params)),
         })
     }
@@ -89,7 +140,7 @@ impl Hasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
+        f: impl FnOnce(Argon2<'static>, &mut Vec<Block>) -> T + Send + 'static,
     ) -> CoreResult<T> {
         let _permit = self
             .permits
@@ -98,22 +149,19 @@ impl Hasher {
             .map_err(|e| CoreError::internal(anyhow::anyhow!("hash pool closed: {e}")))?;
         let argon = self.params.argon2()?;
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(argon)))
-            .await
-            .map_err(|e| CoreError::internal(anyhow::anyhow!("hash task failed: {e}")))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move |memory| {
+            let _ = tx.send(span.in_scope(|| f(argon, memory)));
+        }))?;
+        rx.await
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("hash task failed")))
     }
 
     /// Hashes a new password (the caller has validated it).
     pub async fn hash(&self, password: &str) -> CoreResult<String> {
         let pw = password.as_bytes().to_vec();
-        self.run(move |argon| {
-            let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            argon
-                .hash_password(&pw, &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| CoreError::internal(anyhow::anyhow!("argon2: {e}")))
-        })
-        .await?
+        self.run(move |argon, memory| new_hash(&argon, &pw, memory))
+            .await?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
@@ -125,26 +173,75 @@ impl Hasher {
             .map(str::to_owned)
             .unwrap_or_else(|| (*self.dummy).clone());
         let wanted = self.params;
-        self.run(move |argon| {
+        self.run(move |argon, memory| {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Ok(Verified::No);
             };
-            // Verify with the parameters the hash carries (argon2 reads them from the PHC
-            // string), then decide whether it needs upgrading.
-            if argon.verify_password(&pw, &parsed).is_err() || !known {
+            let current = hash_params(&parsed) == Some(wanted)
+                && parsed.algorithm.as_str() == "argon2id"
+                && parsed.version == Some(0x13);
+            let matches = if current {
+                // The common case: recompute in this thread's buffer and compare the outputs
+                // in constant time (`Output`'s equality is constant-time).
+                match (parsed.salt, parsed.hash) {
+                    (Some(salt), Some(expected)) => {
+                        let mut out = vec![0u8; expected.len()];
+                        compute(&argon, &pw, salt, &mut out, memory).is_ok()
+                            && Output::new(&out).is_ok_and(|o| o == expected)
+                    }
+                    _ => false,
+                }
+            } else {
+                // Other parameters or variants: argon2 reads them from the PHC string.
+                argon.verify_password(&pw, &parsed).is_ok()
+            };
+            if !matches || !known {
                 return Ok(Verified::No);
             }
-            if hash_params(&parsed) == Some(wanted) && parsed.algorithm.as_str() == "argon2id" {
+            if current {
                 return Ok(Verified::Yes);
             }
-            let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            argon
-                .hash_password(&pw, &salt)
-                .map(|h| Verified::YesRehashed(h.to_string()))
-                .map_err(|e| CoreError::internal(anyhow::anyhow!("argon2: {e}")))
+            new_hash(&argon, &pw, memory).map(Verified::YesRehashed)
         })
         .await?
     }
+}
+
+/// argon2 into `out`, in `memory` (grown to the parameters' block count on first use; its
+/// previous contents do not matter: every block is written before it is read).
+fn compute(
+    argon: &Argon2<'_>,
+    pw: &[u8],
+    salt: Salt<'_>,
+    out: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> Result<(), argon2::password_hash::Error> {
+    let blocks = argon.params().block_count();
+    if memory.len() != blocks {
+        *memory = vec![Block::default(); blocks];
+    }
+    let mut buf = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut buf)?;
+    argon.hash_password_into_with_memory(pw, salt, out, &mut memory[..])?;
+    Ok(())
+}
+
+/// A new PHC string for `pw` at `argon`'s parameters, with a fresh random salt.
+fn new_hash(argon: &Argon2<'_>, pw: &[u8], memory: &mut Vec<Block>) -> CoreResult<String> {
+    let fail =
+        |e: argon2::password_hash::Error| CoreError::internal(anyhow::anyhow!("argon2: {e}"));
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let mut out = [0u8; 32];
+    compute(argon, pw, salt.as_salt(), &mut out, memory).map_err(fail)?;
+    let params = argon2::password_hash::ParamsString::try_from(argon.params()).map_err(fail)?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(0x13),
+        params,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(fail)?),
+    };
+    Ok(hash.to_string())
 }
 
 /// A PHC string at `params` with a random salt and a random 32-byte "hash". Verifying a
@@ -215,6 +312,44 @@ mod tests {
         assert!(argon
             .verify_password(b"anything", &PasswordHash::new(&fast).unwrap())
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::PasswordHasher;
+        let h = Hasher::new(FAST, 1).unwrap();
+        let argon = FAST.argon2().unwrap();
+        // Ours, checked by the reference implementation.
+        let ours = h.hash("correct horse").await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon.verify_password(b"correct horse", &parsed).is_ok());
+        assert!(argon.verify_password(b"correct horsf", &parsed).is_err());
+        // The reference's, checked by ours (the reused buffer must not leak between hashes).
+        for pw in ["first password", "second password", "first password"] {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            let theirs = argon
+                .hash_password(pw.as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(h.verify(pw, Some(&theirs)).await.unwrap(), Verified::Yes);
+            assert_eq!(
+                h.verify("other", Some(&theirs)).await.unwrap(),
+                Verified::No
+            );
+        }
+        // Garbage never verifies.
+        for bad in [
+            "",
+            "$argon2id$",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$",
+            "plain",
+        ] {
+            assert_eq!(
+                h.verify("x", Some(bad)).await.unwrap(),
+                Verified::No,
+                "{bad}"
+            );
+        }
     }
 
     #[tokio::test]
