@@ -304,10 +304,7 @@ def run(args):
         baseline = subprocess.Popen([BASELINE, f"{HOST}:{BASE_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(f"http://{HOST}:{BASE_PORT}/hello", baseline)
         results["baseline_idle_rss_mib"] = rss_kib(baseline.pid) / 1024
-        results["baseline"] = wrk(f"http://{HOST}:{BASE_PORT}/hello", "get.lua", 64, 2, secs)
-        stop(baseline)
-        baseline = None
-        log(f"baseline {results['baseline']['rps']:.0f} req/s")
+        # The baseline stays up: the read test alternates with it (below).
 
         # Database: migrate, an admin, the seeded users.
         db_url = fresh_database(backend, workdir)
@@ -318,6 +315,9 @@ def run(args):
         subprocess.run([SEED, "seed", db_url, str(users), PASSWORD], check=True)
         results["seed_s"] = time.perf_counter() - t
         log(f"seeded {users} users in {results['seed_s']:.1f} s")
+        # Let the kernel write the new database out now, not during the load tests.
+        os.sync()
+        time.sleep(2)
 
         # Start-up on the existing database: median of 5.
         starts = []
@@ -339,9 +339,19 @@ def run(args):
             "citizen-portal login",
         )
 
-        # Reads.
-        results["read"] = wrk(lk("/v1/me"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": user_tokens["access_token"]})
-        log(f"read /v1/me {results['read']['rps']:.0f} req/s p99 {results['read']['p99_ms']:.2f} ms")
+        # Reads, alternating with the baseline: three rounds, the round with the median ratio
+        # is reported (the load generator shares the cores, so one pair alone is noisy).
+        rounds = []
+        for i in range(3):
+            b = wrk(f"http://{HOST}:{BASE_PORT}/hello", "get.lua", 64, 2, secs)
+            rd = wrk(lk("/v1/me"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": user_tokens["access_token"]})
+            rounds.append((rd["rps"] / b["rps"], b, rd))
+            log(f"round {i + 1}: baseline {b['rps']:.0f} req/s, /v1/me {rd['rps']:.0f} req/s (ratio {rd['rps'] / b['rps']:.2f}, p99 {rd['p99_ms']:.2f} ms)")
+        rounds.sort(key=lambda x: x[0])
+        _, results["baseline"], results["read"] = rounds[1]
+        results["read_ratios"] = [round(x[0], 2) for x in rounds]
+        stop(baseline)
+        baseline = None
         results["read_dialect"] = wrk(
             lk("/compat/citizen-portal/auth/profile"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": cp["access_token"]}
         )
@@ -435,8 +445,8 @@ def seeded_users(lkp, admin_token, n):
 def table(mode, r):
     b, rd = r["baseline"], r["read"]
     rows = [
-        ("baseline: bare axum `GET /hello`, c=64", f"{b['rps']:,.0f} req/s", f"{b['p50_ms']:.2f}", f"{b['p99_ms']:.2f}"),
-        ("read: `GET /v1/me`, c=64", f"{rd['rps']:,.0f} req/s ({rd['rps'] / b['rps']:.2f}× baseline)", f"{rd['p50_ms']:.2f}", f"{rd['p99_ms']:.2f}"),
+        ("baseline: bare axum `GET /hello`, c=64 (median round)", f"{b['rps']:,.0f} req/s", f"{b['p50_ms']:.2f}", f"{b['p99_ms']:.2f}"),
+        ("read: `GET /v1/me`, c=64 (median of 3 rounds alternating with the baseline)", f"{rd['rps']:,.0f} req/s ({rd['rps'] / b['rps']:.2f}× baseline; rounds {', '.join(f'{x:.2f}' for x in r['read_ratios'])})", f"{rd['p50_ms']:.2f}", f"{rd['p99_ms']:.2f}"),
         (
             "read: citizen-portal `GET /auth/profile`, c=64",
             f"{r['read_dialect']['rps']:,.0f} req/s ({r['read_dialect']['rps'] / b['rps']:.2f}× baseline)",

@@ -736,6 +736,22 @@ impl Store {
                 }
                 sql.push(&format!(") ORDER BY u.id {dir}"));
             }
+            (None, PageRequest::Offset { offset, .. })
+                if !filtered && q.sort == UserSort::Id && *offset > 0 =>
+            {
+                // A page number far in: step over the offset in a narrow index (an index-only
+                // walk), then read just the page's rows. On SQLite the table itself is the id
+                // order, and stepping through it reads every row's page.
+                sql.push(" WHERE u.id IN (SELECT id FROM users");
+                if self.backend == Backend::Sqlite {
+                    sql.push(" INDEXED BY users_id_idx");
+                }
+                sql.push(&format!(" ORDER BY id {dir} LIMIT "));
+                sql.bind_int(limit_sql);
+                sql.push(" OFFSET ");
+                sql.bind_int((*offset).min(i64::MAX as u64) as i64);
+                sql.push(&format!(") ORDER BY u.id {dir}"));
+            }
             _ => {
                 sql.append(&filter);
                 if let PageRequest::After {
