@@ -11,5 +11,6 @@ pub mod cli;
 pub mod core;
 pub mod dialects;
 pub mod http;
+pub mod logging;
 pub mod server;
 pub mod store;

@@ -2,23 +2,28 @@
 //! serving it with graceful shutdown.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::ServiceExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceBuilder;
+use tower::layer::layer_fn;
+use tower::util::MapResponseLayer;
+use tower::{Service, ServiceBuilder};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{ContentBuilder, PathsBuilder};
@@ -27,6 +32,7 @@ use crate::api::problem::Problem;
 use crate::core::Latchkey;
 use crate::dialects::Mounts;
 use crate::http::AppState;
+use crate::logging::{self, RequestLog};
 
 /// Request bodies above this are refused with 413 (CONTRACT.md "Errors").
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -60,14 +66,54 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Makes the request's client (address, user agent) known to the core for the audit log.
-async fn with_client(State(trusted): State<Arc<[IpAddr]>>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let client = crate::http::client_info(&parts, &trusted);
-    let req = Request::from_parts(parts, body);
-    crate::core::audit::CLIENT
-        .scope(client, next.run(req))
-        .await
+/// Sets up what the rest of a request relies on, around the whole application: the client
+/// (address, user agent) for the core's audit log, the request for the log lines written while
+/// serving it, and the access log line when it is done (debug; server errors always show).
+/// One service for the three: as separate middleware each would box the request's future again.
+#[derive(Clone)]
+struct RequestScope<S> {
+    inner: S,
+    trusted: Arc<[IpAddr]>,
+}
+
+impl<S> Service<Request> for RequestScope<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let (parts, body) = req.into_parts();
+        let client = crate::http::client_info(&parts, &self.trusted);
+        let log = RequestLog {
+            id: parts.headers.get(REQUEST_ID).cloned(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+        };
+        let inner = self.inner.call(Request::from_parts(parts, body));
+        let served = async move {
+            let res = inner.await?;
+            // One line per request is an access log, and costs more than the request itself
+            // on the hot path: debug (opt in with RUST_LOG=info,latchkey::server=debug).
+            let status = res.status().as_u16();
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::warn!(http.status = status, latency_ms = ms, "request failed");
+            } else {
+                tracing::debug!(http.status = status, latency_ms = ms, "request completed");
+            }
+            Ok(res)
+        };
+        Box::pin(logging::REQUEST.scope(log, crate::core::audit::CLIENT.scope(client, served)))
+    }
 }
 
 /// A request's metric handles, registered once per (route, method, status): the hot path
@@ -123,16 +169,38 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
-async fn track_metrics(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = method_label(req.method());
-    let res = next.run(req).await;
-    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
-    let m = route_metrics(route, method, res.status().as_u16());
-    m.requests.increment(1);
-    m.duration.record(start.elapsed().as_secs_f64());
-    res
+/// Counts and times each request by route template, method and status. It runs after routing
+/// (it wraps every route, and the fallback), where the matched route is known.
+#[derive(Clone)]
+struct Metered<S>(S);
+
+impl<S> Service<Request> for Metered<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = method_label(req.method());
+        let inner = self.0.call(req);
+        Box::pin(async move {
+            let res = inner.await?;
+            let route = route.as_ref().map_or("unmatched", |m| m.as_str());
+            let m = route_metrics(route, method, res.status().as_u16());
+            m.requests.increment(1);
+            m.duration.record(start.elapsed().as_secs_f64());
+            Ok(res)
+        })
+    }
 }
 
 const API_CSP: HeaderValue = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
@@ -141,15 +209,11 @@ const DOCS_CSP: HeaderValue = HeaderValue::from_static(
      img-src 'self' data:; frame-ancestors 'none'",
 );
 
-/// The security headers every response carries (a handler's own value wins). One
-/// middleware for all of them: a layer per header would wrap every route six times.
-async fn security_headers(req: Request, next: Next) -> Response {
-    let docs = req.uri().path().starts_with("/docs");
-    let mut res = next.run(req).await;
+/// The security headers every response carries; a handler's (or the docs') own value wins.
+fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
-    let csp = if docs { DOCS_CSP } else { API_CSP };
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::CONTENT_SECURITY_POLICY, API_CSP),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -257,8 +321,16 @@ pub fn root_routes() -> Vec<(String, String)> {
     out
 }
 
-/// The whole application.
-pub fn app(state: AppState, mounts: &Mounts) -> Router {
+/// The whole application, as one service: the layers wrap the router once, not each route.
+pub fn app(
+    state: AppState,
+    opts: &HttpOptions,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let mounts = &opts.mounts;
     let (api, mut doc) = crate::api::router();
     describe_self(&mut doc);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
@@ -275,46 +347,27 @@ pub fn app(state: AppState, mounts: &Mounts) -> Router {
         api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
         title: Some("Latchkey API"),
     })
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        DOCS_CSP,
+    ))
     .route("/openapi.json", get(openapi_json).with_state(doc));
 
     // Metrics need the matched route, so they run after routing (on every route); the rest
     // wraps the router once. `Router::layer` would wrap each route in every layer, and a
-    // request would then clone that boxed stack layer by layer.
-    let routes = docs.merge(api).layer(middleware::from_fn(track_metrics));
-    let stack = ServiceBuilder::new()
+    // request would then clone that stack layer by layer.
+    let routes = docs.merge(api).layer(layer_fn(Metered));
+    ServiceBuilder::new()
+        .option_layer(opts.cors())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let id = req
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", request.id = %id, http.method = %req.method(), http.path = %req.uri().path())
-                })
-                .on_request(())
-                .on_response(
-                    |res: &Response, latency: Duration, _span: &tracing::Span| {
-                        // One line per request is an access log, and costs more than the
-                        // request itself on the hot path: debug (opt in with
-                        // RUST_LOG=info,latchkey::server=debug); server errors always show.
-                        let status = res.status().as_u16();
-                        let ms = latency.as_secs_f64() * 1000.0;
-                        if status >= 500 {
-                            tracing::warn!(http.status = status, latency_ms = ms, "request failed");
-                        } else {
-                            tracing::debug!(http.status = status, latency_ms = ms, "request completed");
-                        }
-                    },
-                ),
-        )
+        .layer(layer_fn(move |inner| RequestScope {
+            inner,
+            trusted: trusted.clone(),
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn_with_state(trusted, with_client))
-        .service(routes);
-    Router::new().fallback_service(stack)
+        .layer(MapResponseLayer::new(security_headers))
+        .service(routes)
 }
 
 /// How the HTTP side is set up (beyond the core's configuration).
@@ -390,13 +443,10 @@ pub async fn serve(
         trusted_proxies: opts.trusted_proxies.clone().into(),
     };
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
-    let mut app = app(state, &opts.mounts);
-    if let Some(cors) = opts.cors() {
-        app = app.layer(cors);
-    }
+    let app = app(state, opts);
     let result = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
