@@ -504,9 +504,8 @@ impl Latchkey {
         // The identifier as typed (bounded), never the password.
         let typed: String = identifier.trim().chars().take(64).collect();
         let event = match &out {
-            Ok(o) => AuditEvent::new("login")
-                .by_user(o.user.id, &o.user.username)
-                .on("session", &o.tokens.session_id),
+            // Recorded with the session, in its transaction.
+            Ok(_) => return out,
             Err(CoreError::InvalidCredentials) => AuditEvent::new("login").failed().detail(typed),
             Err(CoreError::AccountDisabled) => AuditEvent::new("login")
                 .failed()
@@ -559,10 +558,17 @@ impl Latchkey {
             self.store.set_password(record.id, &new_hash, None).await?;
             self.apply_local([Invalidation::User(record.id)]);
         }
-        let tokens = self.open_session(record.id, client).await?;
-        let user = self.user_or_gone(record.id).await?;
+        let user = self
+            .cached_user(record.id)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::User))?;
+        let event = AuditEvent::new("login").by_user(user.id, &user.username);
+        let tokens = self.open_session(record.id, client, Some(event)).await?;
         metrics::counter!("latchkey_logins_total", "outcome" => "success").increment(1);
-        Ok(LoginOutcome { tokens, user })
+        Ok(LoginOutcome {
+            tokens,
+            user: User::clone(&user),
+        })
     }
 
     /// Refuses a login whose identifier is locked or whose address is throttled. Returns
@@ -652,7 +658,14 @@ impl Latchkey {
         Ok(())
     }
 
-    async fn open_session(&self, user: UserId, client: &ClientInfo) -> CoreResult<IssuedTokens> {
+    /// A new session and its first tokens; `audit` (about the new session) is recorded in the
+    /// same transaction.
+    async fn open_session(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+        audit: Option<AuditEvent>,
+    ) -> CoreResult<IssuedTokens> {
         let now = Timestamp::now();
         let session = Session {
             id: SessionId(uuid::Uuid::new_v4().to_string()),
@@ -665,8 +678,13 @@ impl Latchkey {
             client_ip: client.ip.clone(),
         };
         let refresh = new_refresh_token();
+        let audit = audit.map(|e| e.on("session", &session.id));
         self.store
-            .create_session(&session, &refresh_digest(&refresh))
+            .create_session(
+                &session,
+                &refresh_digest(&refresh),
+                audit.as_ref().map(|e| (e, client)),
+            )
             .await?;
         let (access, access_exp) = self.tokens.issue(user, &session.id, session.expires_at)?;
         Ok(IssuedTokens {
@@ -933,7 +951,7 @@ impl Latchkey {
         client: &ClientInfo,
     ) -> CoreResult<LoginOutcome> {
         let user = self.sign_up(actor, policy, a, client).await?;
-        let tokens = self.open_session(user.id, client).await?;
+        let tokens = self.open_session(user.id, client, None).await?;
         Ok(LoginOutcome { tokens, user })
     }
 

@@ -189,6 +189,28 @@ pub(crate) fn db_err(e: sqlx::Error) -> CoreError {
 
 type Tx = Transaction<'static, Any>;
 
+/// The statement that records an audit event (on its own, or inside a transaction).
+fn audit_insert<'q>(
+    e: &'q AuditEvent,
+    client: &'q ClientInfo,
+    at: Timestamp,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, action, outcome, actor_id, actor, target_type, target_id, \
+         client_ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(at.0)
+    .bind(e.action)
+    .bind(e.outcome.as_str())
+    .bind(e.actor.as_ref().map(|a| a.0 .0))
+    .bind(e.actor.as_ref().map(|a| a.1.as_str()))
+    .bind(e.target.as_ref().map(|t| t.0))
+    .bind(e.target.as_ref().map(|t| t.1.as_str()))
+    .bind(client.ip.as_deref())
+    .bind(client.user_agent.as_deref())
+    .bind(e.detail.as_deref())
+}
+
 impl Store {
     /// Connects (creating a SQLite file if needed) without migrating.
     pub async fn connect(url: &str, pool: PoolConfig) -> CoreResult<Self> {
@@ -205,9 +227,13 @@ impl Store {
                 (p.clone(), p)
             }
             Backend::Sqlite => {
+                // A SQLite connection is a file handle on a thread of this process: it cannot
+                // drop the way a network connection can, so it is not pinged on every acquire
+                // (a round trip to that thread, and two thread switches, per statement).
                 let after = sqlite_pragmas;
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(pool.acquire_timeout.max(Duration::from_secs(10)))
                     .after_connect(after)
                     .connect_with(opts.clone())
@@ -216,6 +242,7 @@ impl Store {
                 let read = AnyPoolOptions::new()
                     .max_connections(pool.max_connections)
                     .acquire_timeout(pool.acquire_timeout)
+                    .test_before_acquire(false)
                     .after_connect(after)
                     .connect_lazy_with(opts);
                 (read, write)
@@ -1235,7 +1262,14 @@ impl Store {
 
     // ----- sessions and refresh tokens -------------------------------------------------------
 
-    pub async fn create_session(&self, s: &Session, refresh_digest: &str) -> CoreResult<()> {
+    /// Stores a new session, its first refresh token and, when given, the audit event that
+    /// records it: one transaction.
+    pub async fn create_session(
+        &self,
+        s: &Session,
+        refresh_digest: &str,
+        audit: Option<(&AuditEvent, &ClientInfo)>,
+    ) -> CoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, client_ip) \
@@ -1260,6 +1294,12 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if let Some((e, client)) = audit {
+            audit_insert(e, client, s.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         tx.commit().await.map_err(db_err)
     }
 
@@ -1465,24 +1505,11 @@ impl Store {
         client: &ClientInfo,
         at: Timestamp,
     ) -> CoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, action, outcome, actor_id, actor, target_type, target_id, \
-             client_ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(at.0)
-        .bind(e.action)
-        .bind(e.outcome.as_str())
-        .bind(e.actor.as_ref().map(|a| a.0 .0))
-        .bind(e.actor.as_ref().map(|a| a.1.as_str()))
-        .bind(e.target.as_ref().map(|t| t.0))
-        .bind(e.target.as_ref().map(|t| t.1.as_str()))
-        .bind(client.ip.as_deref())
-        .bind(client.user_agent.as_deref())
-        .bind(e.detail.as_deref())
-        .execute(&self.write)
-        .await
-        .map(|_| ())
-        .map_err(db_err)
+        audit_insert(e, client, at)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
     }
 
     /// Events matching `q`, newest first (or oldest first with `ascending`).
