@@ -748,6 +748,11 @@ impl Latchkey {
                 self.apply_local([Invalidation::Session(session)]);
                 Err(CoreError::InvalidRefreshToken)
             }
+            RotateOutcome::Expired { session } => {
+                // Its access tokens stop here too, not when this instance next syncs.
+                self.apply_local([Invalidation::Session(session)]);
+                Err(CoreError::InvalidRefreshToken)
+            }
             RotateOutcome::Ended | RotateOutcome::Unknown => Err(CoreError::InvalidRefreshToken),
         }
     }

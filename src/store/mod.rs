@@ -1407,6 +1407,55 @@ impl Store {
         now: Timestamp,
         idle_timeout_secs: u64,
     ) -> CoreResult<RotateOutcome> {
+        // The common case in three statements: claim the token, touch its session if that is
+        // still live, store the successor. Anything else (unknown or used token, ended or
+        // expired session) rolls back and is sorted out below, in a fresh transaction.
+        let idle_ms = (idle_timeout_secs as i64).saturating_mul(1000);
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+             RETURNING session_id",
+        )
+        .bind(old_digest)
+        .bind(now.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(row) = claimed {
+            let sid: String = row.try_get("session_id").map_err(db_err)?;
+            let live = sqlx::query(
+                "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+                 AND expires_at > $2 AND last_used_at > $3 RETURNING user_id, expires_at",
+            )
+            .bind(&sid)
+            .bind(now.0)
+            .bind(now.0.saturating_sub(idle_ms))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if let Some(row) = live {
+                let user = UserId(row.try_get("user_id").map_err(db_err)?);
+                let expires: i64 = row.try_get("expires_at").map_err(db_err)?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(new_digest)
+                .bind(&sid)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                return Ok(RotateOutcome::Rotated {
+                    session: SessionId(sid),
+                    user,
+                    expires_at: Timestamp(expires),
+                });
+            }
+        }
+        tx.rollback().await.map_err(db_err)?;
+
         let mut tx = self.begin().await?;
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.last_used_at, s.expires_at, s.revoked_at, t.used_at \
@@ -1451,7 +1500,7 @@ impl Store {
             self.end_session_tx(&mut tx, &sid, "session expired")
                 .await?;
             tx.commit().await.map_err(db_err)?;
-            return Ok(RotateOutcome::Ended);
+            return Ok(RotateOutcome::Expired { session: sid });
         }
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",

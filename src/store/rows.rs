@@ -41,8 +41,12 @@ pub enum RotateOutcome {
         session: SessionId,
         user: UserId,
     },
-    /// The session had ended or expired.
+    /// The session had already ended.
     Ended,
+    /// The session had expired (idle or absolute): it has now been ended.
+    Expired {
+        session: SessionId,
+    },
     Unknown,
 }
 

@@ -522,3 +522,55 @@ async fn a_login_upgrades_a_hash_made_with_old_parameters() {
     );
     new.stop().await;
 }
+
+/// A refresh token stops working when its session has been idle too long, or has reached its
+/// absolute lifetime; presenting it then ends the session for good.
+async fn refresh_respects_the_session_deadlines(backend: Backend) {
+    let idle = latchkey::core::CoreConfig {
+        session_idle_secs: 2,
+        ..test_config()
+    };
+    let absolute = latchkey::core::CoreConfig {
+        session_lifetime_secs: 2,
+        ..test_config()
+    };
+    for cfg in [idle, absolute] {
+        let Some(app) = TestApp::spawn_with(backend, cfg).await else {
+            return;
+        };
+        let first = app.login_ok("admin", ADMIN_PASSWORD).await;
+        let refreshed = app
+            .call(
+                "POST",
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": first["refresh_token"]})),
+            )
+            .await;
+        assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+        let access = refreshed.body["access_token"].as_str().unwrap().to_owned();
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        app.call(
+            "POST",
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refreshed.body["refresh_token"]})),
+        )
+        .await
+        .assert_problem(401, "invalid-refresh-token");
+        // The session is over: its access token no longer works either.
+        app.get("/v1/me", &access)
+            .await
+            .assert_problem(401, "unauthenticated");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_respects_the_session_deadlines_sqlite() {
+    refresh_respects_the_session_deadlines(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_respects_the_session_deadlines_postgres() {
+    refresh_respects_the_session_deadlines(Backend::Postgres).await;
+}
