@@ -1409,8 +1409,20 @@ impl Store {
     ) -> CoreResult<RotateOutcome> {
         // The common case in three statements: claim the token, touch its session if that is
         // still live, store the successor. Anything else (unknown or used token, ended or
-        // expired session) rolls back and is sorted out below, in a fresh transaction.
+        // expired session) changes nothing here and is sorted out below, in a transaction.
         let idle_ms = (idle_timeout_secs as i64).saturating_mul(1000);
+        let idle_cutoff = now.0.saturating_sub(idle_ms);
+        if self.backend == Backend::Sqlite {
+            if let Some(rotated) = self
+                .rotate_refresh_sqlite(old_digest, new_digest, now, idle_cutoff)
+                .await?
+            {
+                return Ok(rotated);
+            }
+            return self
+                .rotate_refresh_checked(old_digest, new_digest, now, idle_timeout_secs)
+                .await;
+        }
         let mut tx = self.begin().await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
@@ -1429,7 +1441,7 @@ impl Store {
             )
             .bind(&sid)
             .bind(now.0)
-            .bind(now.0.saturating_sub(idle_ms))
+            .bind(idle_cutoff)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -1455,7 +1467,60 @@ impl Store {
             }
         }
         tx.rollback().await.map_err(db_err)?;
+        self.rotate_refresh_checked(old_digest, new_digest, now, idle_timeout_secs)
+            .await
+    }
 
+    /// SQLite's live rotation with its three statements sent as one script: rotations queue
+    /// for SQLite's single writer, and each statement sent separately is a hand-off to the
+    /// connection's thread and back on their critical path. `$N` parameters bind by number in
+    /// every statement of the script; each statement runs only if the one before it changed a
+    /// row (`changes()`), and the claim only if the session is live, so a script that rotates
+    /// nothing changes nothing. It runs in a sqlx transaction, which rolls back if the request
+    /// is given up half-way. `None`: not a live rotation.
+    async fn rotate_refresh_sqlite(
+        &self,
+        old_digest: &str,
+        new_digest: &str,
+        now: Timestamp,
+        idle_cutoff: i64,
+    ) -> CoreResult<Option<RotateOutcome>> {
+        const ROTATE: &str = "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+              AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id \
+                AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3); \
+            UPDATE sessions SET last_used_at = $2 WHERE changes() = 1 \
+              AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) \
+              RETURNING id, user_id, expires_at; \
+            INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+              SELECT $4, session_id, $2 FROM refresh_tokens WHERE changes() = 1 AND token_hash = $1";
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(ROTATE)
+            .bind(old_digest)
+            .bind(now.0)
+            .bind(idle_cutoff)
+            .bind(new_digest)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(RotateOutcome::Rotated {
+            session: SessionId(row.try_get("id").map_err(db_err)?),
+            user: UserId(row.try_get("user_id").map_err(db_err)?),
+            expires_at: Timestamp(row.try_get("expires_at").map_err(db_err)?),
+        }))
+    }
+
+    /// Every case of presenting a refresh token, one step at a time, in one transaction.
+    async fn rotate_refresh_checked(
+        &self,
+        old_digest: &str,
+        new_digest: &str,
+        now: Timestamp,
+        idle_timeout_secs: u64,
+    ) -> CoreResult<RotateOutcome> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.last_used_at, s.expires_at, s.revoked_at, t.used_at \
