@@ -343,26 +343,34 @@ def run(args):
         results["load_rss_mib"] = rss_kib(lkp.proc.pid, "VmHWM") / 1024
         log(f"read citizen-portal {results['read_dialect']['rps']:.0f} req/s; peak RSS {results['load_rss_mib']:.1f} MiB")
 
-        # The argon2id ceiling is timed right before the login test (the server idle), so both
-        # see the machine in the same state.
-        # argon2id ceiling: cores / (one hash with Latchkey's own hasher, default parameters).
-        hash_ms = float(subprocess.run([SEED, "hash-time", "15"], capture_output=True, text=True, check=True).stdout)
-        results["hash_ms"] = hash_ms
-        results["login_ceiling"] = cores / (hash_ms / 1000.0)
+        # argon2id ceiling: cores / (one hash with Latchkey's own hasher, default parameters),
+        # timed with the server idle right before the login test and again right after it (the
+        # mean of the two medians): one hash's time drifts by several per cent over a run on a
+        # shared host, and the ceiling should describe the machine the login test saw.
+        def hash_time():
+            return float(subprocess.run([SEED, "hash-time", "15"], capture_output=True, text=True, check=True).stdout)
+
+        hash_before = hash_time()
         # What a core gets when every core hashes at once (shared cache and memory bandwidth).
         par_ms = float(
             subprocess.run([SEED, "hash-parallel", str(cores), "10"], capture_output=True, text=True, check=True).stdout
         )
         results["hash_parallel_ms"] = par_ms
         results["login_parallel_ceiling"] = cores / (par_ms / 1000.0)
-        log(
-            f"argon2id hash {hash_ms:.1f} ms -> ceiling {results['login_ceiling']:.1f} logins/s; "
-            f"{par_ms:.1f} ms with {cores} hashing at once -> {results['login_parallel_ceiling']:.1f} logins/s"
-        )
 
         # Logins, at concurrency 8, spread over 1000 seeded users.
         names = seeded_users(lkp, admin_token, 1000)
         results["login"] = wrk(lk("/v1/auth/login"), "login.lua", 8, 2, secs, env={"BENCH_USERS": "|".join(names), "BENCH_PASSWORD": PASSWORD})
+        hash_after = hash_time()
+        hash_ms = (hash_before + hash_after) / 2
+        results["hash_ms"] = hash_ms
+        results["hash_ms_around"] = (hash_before, hash_after)
+        results["login_ceiling"] = cores / (hash_ms / 1000.0)
+        log(
+            f"argon2id hash {hash_before:.1f} ms before, {hash_after:.1f} ms after the login test -> "
+            f"ceiling {results['login_ceiling']:.1f} logins/s; {par_ms:.1f} ms with {cores} hashing at once "
+            f"-> {results['login_parallel_ceiling']:.1f} logins/s"
+        )
         log(f"login {results['login']['rps']:.1f}/s")
 
         # Refresh: 16 sessions, one rotation chain per connection.
@@ -492,7 +500,9 @@ def table(mode, r):
         "",
         "| resource | figure |",
         "|---|---|",
-        f"| argon2id hash with Latchkey's hasher, default parameters (m=19456 KiB, t=2, p=1), one at a time | {r['hash_ms']:.1f} ms |",
+        f"| argon2id hash with Latchkey's hasher, default parameters (m=19456 KiB, t=2, p=1), one at a time "
+        f"(mean of the medians right before and right after the login test) | {r['hash_ms']:.1f} ms "
+        f"({r['hash_ms_around'][0]:.1f} and {r['hash_ms_around'][1]:.1f}) |",
         f"| the same with every core hashing at once (per hash, per core) | {r['hash_parallel_ms']:.1f} ms "
         f"(machine ceiling {r['login_parallel_ceiling']:.1f} logins/s; Latchkey at {r['login']['rps'] / r['login_parallel_ceiling']:.2f}× it) |",
         f"| start-up, exec to `/readyz` 200 on the seeded database (median of 5) | {r['startup_ms']:.0f} ms |",
