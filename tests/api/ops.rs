@@ -122,6 +122,20 @@ async fn the_docs_page_is_served_from_the_binary() {
     );
     assert!(page.text.contains("/openapi.json"));
     assert!(!page.text.contains("https://"), "no CDN");
+    // The page runs its own scripts: its policy admits them (and only them); the API's does not.
+    let csp = page.headers.get("content-security-policy").unwrap();
+    assert!(
+        csp.to_str()
+            .unwrap()
+            .starts_with("default-src 'self'; script-src 'self'"),
+        "{csp:?}"
+    );
+    assert_eq!(page.headers.get("x-frame-options").unwrap(), "DENY");
+    let doc = app.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(
+        doc.headers.get("content-security-policy").unwrap(),
+        "default-src 'none'; frame-ancestors 'none'"
+    );
     let js = app
         .call("GET", "/docs/swagger-ui-bundle.js", None, None)
         .await;
