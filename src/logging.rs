@@ -63,7 +63,7 @@ where
             builder
                 .fmt_fields(JsonFields::new())
                 .event_format(WithRequest {
-                    inner: format().json().flatten_event(true),
+                    inner: format::Format::default().json().flatten_event(true),
                     json: true,
                 })
                 .finish(),
@@ -72,16 +72,12 @@ where
         Box::new(
             builder
                 .event_format(WithRequest {
-                    inner: format(),
+                    inner: format::Format::default(),
                     json: false,
                 })
                 .finish(),
         )
     }
-}
-
-fn format() -> format::Format {
-    format::Format::default()
 }
 
 /// Writes the event with `inner`, then, inside a request, adds the request's fields:

@@ -66,6 +66,9 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The future of a response from the middleware below: boxed once per request.
+type Responding = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
 /// Sets up what the rest of a request relies on, around the whole application: the client
 /// (address, user agent) for the core's audit log, the request for the log lines written while
 /// serving it, and the access log line when it is done (debug; server errors always show).
@@ -83,7 +86,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Responding;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -181,7 +184,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Responding;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.0.poll_ready(cx)
