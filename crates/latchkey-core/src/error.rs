@@ -1,0 +1,205 @@
+//! The one error type of the core: domain outcomes, no status codes.
+//!
+//! Every edge (native API, each dialect, the CLI) maps these to its own wire
+//! form. Storage translates driver errors into these at its boundary, so no
+//! sqlx type leaks upward.
+
+use std::time::Duration;
+
+/// What kind of thing was not found / conflicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    User,
+    Role,
+    Assignment,
+    Organization,
+    Session,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::User => "user",
+            Entity::Role => "role",
+            Entity::Assignment => "role assignment",
+            Entity::Organization => "organization",
+            Entity::Session => "session",
+        }
+    }
+}
+
+/// Why a presented access token was refused. Kept for logs and metrics only:
+/// every edge answers all of them with the same 401 so a caller learns nothing
+/// about which check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Malformed,
+    BadSignature,
+    Expired,
+    SessionEnded,
+    UnknownUser,
+    Disabled,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::BadSignature => "bad_signature",
+            AuthFailure::Expired => "expired",
+            AuthFailure::SessionEnded => "session_ended",
+            AuthFailure::UnknownUser => "unknown_user",
+            AuthFailure::Disabled => "disabled",
+        }
+    }
+}
+
+/// Fields that can conflict (unique in the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    Username,
+    Email,
+    RoleName,
+    OrganizationName,
+    Assignment,
+}
+
+impl UniqueField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UniqueField::Username => "username",
+            UniqueField::Email => "email",
+            UniqueField::RoleName => "role",
+            UniqueField::OrganizationName => "organization",
+            UniqueField::Assignment => "assignment",
+        }
+    }
+}
+
+/// Why a value was refused. Each edge picks its own wording from the variant; the
+/// [`Display`](std::fmt::Display) text is the native API's (and the default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    Empty,
+    /// Shorter than `min` characters (passwords: bytes).
+    TooShort {
+        min: usize,
+    },
+    /// Longer than `max` characters.
+    TooLong {
+        max: usize,
+    },
+    /// Longer than `max` bytes.
+    TooLongBytes {
+        max: usize,
+    },
+    /// On the common-passwords list.
+    TooCommon,
+    /// Holds a NUL character, which no stored text may (PostgreSQL cannot hold one).
+    Nul,
+    /// Holds control characters.
+    ControlCharacters,
+    /// A username with whitespace, control characters or `@`.
+    UsernameCharacters,
+    EmailMalformed,
+    /// Not `[a-z0-9_-]{1,64}`.
+    RoleNameFormat,
+    /// Not 1 to 128 characters without control characters.
+    OrganizationNameFormat,
+    /// A role id that no role has (in the namespace the edge used).
+    UnknownRoleId(i64),
+    /// A cursor made for another sort order.
+    CursorMismatch,
+    /// A built-in role cannot be renamed.
+    BuiltinRename,
+    /// A built-in role cannot be deleted.
+    BuiltinDelete,
+    /// An administrator tried to disable their own account.
+    SelfDisable,
+    /// Operator configuration (database URL, keys): the text says what is wrong.
+    Config(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Empty => f.write_str("must not be empty"),
+            Reason::TooShort { min } => write!(f, "must be at least {min} characters long"),
+            Reason::TooLong { max } => write!(f, "must be at most {max} characters"),
+            Reason::TooLongBytes { max } => write!(f, "must be at most {max} bytes long"),
+            Reason::TooCommon => f.write_str("is too common; choose another"),
+            Reason::Nul => f.write_str("must not contain NUL characters"),
+            Reason::ControlCharacters => f.write_str("must not contain control characters"),
+            Reason::UsernameCharacters => {
+                f.write_str("must not contain spaces, control characters or '@'")
+            }
+            Reason::EmailMalformed => f.write_str("must be a valid email address"),
+            Reason::RoleNameFormat => {
+                f.write_str("must be 1 to 64 characters of a-z, 0-9, '_' or '-'")
+            }
+            Reason::OrganizationNameFormat => {
+                f.write_str("must be 1 to 128 characters without control characters")
+            }
+            Reason::UnknownRoleId(id) => write!(f, "unknown role id {id}"),
+            Reason::CursorMismatch => f.write_str("does not match the sort"),
+            Reason::BuiltinRename => f.write_str("built-in roles cannot be renamed"),
+            Reason::BuiltinDelete => f.write_str("built-in roles cannot be deleted"),
+            Reason::SelfDisable => f.write_str("you cannot disable your own account"),
+            Reason::Config(text) => f.write_str(text),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{} not found", .0.as_str())]
+    NotFound(Entity),
+    #[error("{} already exists", .0.as_str())]
+    Conflict(UniqueField),
+    /// A value that fails a domain rule (not a wire-format problem).
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: Reason },
+    /// Login with a wrong identifier or password (never says which).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The right password for a disabled account.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// The current password given for a change was wrong.
+    #[error("current password is incorrect")]
+    WrongPassword,
+    #[error("not authenticated ({})", .0.as_str())]
+    Unauthenticated(AuthFailure),
+    /// A refresh token that is unknown, used twice (the session is then ended), or whose
+    /// session has ended.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("an administrator cannot delete their own account")]
+    SelfDelete,
+    /// A role that does not exist, where only existing roles are accepted.
+    #[error("unknown role")]
+    UnknownRole { valid: Vec<String> },
+    #[error("too many attempts")]
+    RateLimited { retry_after: Duration },
+    /// The database cannot be reached right now.
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl CoreError {
+    pub fn invalid(field: &'static str, reason: Reason) -> Self {
+        CoreError::Invalid { field, reason }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        CoreError::Internal(e.into())
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;

@@ -1,0 +1,269 @@
+//! The storage ports: what the services need of a database, by table family. The SQL
+//! implementation lives in `latchkey-store`; the conformance suite (`tests/api/conformance`)
+//! holds any implementation to the rules that live in SQL.
+//!
+//! A write that can make a cached answer wrong returns [`Written`]: its value and the
+//! invalidations it recorded in its own transaction. The services apply exactly those, so
+//! the list of what a change invalidates is kept in one place, beside the statement.
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
+use crate::cache::Invalidation;
+use crate::error::CoreResult;
+use crate::limits::Counters;
+use crate::model::*;
+use crate::tokens::StoredKey;
+
+/// A write's result and the invalidations its transaction recorded (and, on PostgreSQL,
+/// notified).
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "the invalidations of a write must be applied"]
+pub struct Written<T> {
+    pub value: T,
+    pub invalidations: Vec<Invalidation>,
+}
+
+impl<T> Written<T> {
+    pub fn new(value: T, invalidations: Vec<Invalidation>) -> Self {
+        Written {
+            value,
+            invalidations,
+        }
+    }
+}
+
+/// A new user as the store receives it: validated, folded keys derived by the store.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub uuid: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub profile: Profile,
+    pub organization: Option<OrgId>,
+    pub is_active: bool,
+    pub default_role: Option<String>,
+}
+
+/// What a login needs to know of a user.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub id: UserId,
+    pub password_hash: String,
+    pub is_active: bool,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateOutcome {
+    Rotated {
+        session: SessionId,
+        user: UserId,
+        expires_at: Timestamp,
+    },
+    /// Used before: the session has now been ended.
+    Reused { session: SessionId, user: UserId },
+    /// The session had already ended.
+    Ended,
+    /// The session was past its idle timeout or lifetime: it has now been ended.
+    Expired { session: SessionId },
+    /// No such token.
+    Unknown,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// How many users there are (kept exact without a scan).
+    async fn count_users(&self) -> CoreResult<i64>;
+    /// Inserts a user and their active role assignments (creating missing roles) at once.
+    async fn insert_user(
+        &self,
+        u: &NewUser,
+        roles: &[String],
+        actor: Option<&str>,
+    ) -> CoreResult<UserId>;
+    async fn get_user(&self, id: UserId) -> CoreResult<Option<User>>;
+    async fn get_user_by_uuid(&self, uuid: &str) -> CoreResult<Option<User>>;
+    /// By username or email; `key` is folded ([`crate::validate::fold`]).
+    async fn get_user_by_login(&self, key: &str) -> CoreResult<Option<User>>;
+    /// What a login needs; `key` is folded.
+    async fn login_record(&self, key: &str) -> CoreResult<Option<LoginRecord>>;
+    async fn password_hash(&self, id: UserId) -> CoreResult<Option<String>>;
+    /// Writes a user's changeable fields (validated by the core).
+    async fn update_user(&self, u: &User) -> CoreResult<Written<()>>;
+    /// Stores a new hash; with `end_sessions`, ends the user's sessions but `keep`, at once.
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        end_sessions: Option<(Option<&SessionId>, &str)>,
+    ) -> CoreResult<Written<Vec<SessionId>>>;
+    /// Deletes a user with their sessions and assignments.
+    async fn delete_user(&self, id: UserId) -> CoreResult<Written<()>>;
+    /// Deletes every user but `keep`; returns how many.
+    async fn delete_users_except(&self, keep: UserId) -> CoreResult<Written<u64>>;
+    async fn list_users(&self, q: &UserQuery, page: &PageRequest) -> CoreResult<UserPage>;
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    async fn list_roles(&self) -> CoreResult<Vec<Role>>;
+    async fn get_role(&self, id: RoleId) -> CoreResult<Option<Role>>;
+    async fn create_role(&self, name: &str, description: Option<&str>) -> CoreResult<RoleId>;
+    async fn update_role(
+        &self,
+        id: RoleId,
+        name: &str,
+        description: Option<&str>,
+    ) -> CoreResult<Written<()>>;
+    async fn delete_role(&self, id: RoleId) -> CoreResult<Written<()>>;
+    async fn get_assignment(&self, id: AssignmentId) -> CoreResult<Option<Assignment>>;
+    async fn list_assignments(
+        &self,
+        q: &AssignmentQuery,
+        offset: u64,
+        limit: u64,
+    ) -> CoreResult<(Vec<Assignment>, u64)>;
+    /// Sets a user's default role (the role must exist).
+    async fn set_default_role(&self, user: UserId, role: Option<RoleId>)
+        -> CoreResult<Written<()>>;
+    /// Creates an assignment, creating the role if needed.
+    async fn create_assignment(
+        &self,
+        user: UserId,
+        role: &str,
+        is_active: bool,
+        actor: Option<&str>,
+    ) -> CoreResult<Written<AssignmentId>>;
+    /// Rewrites an assignment and bumps its version; returns the assignment as written.
+    async fn update_assignment(
+        &self,
+        id: AssignmentId,
+        user: UserId,
+        role: &str,
+        is_active: bool,
+        actor: Option<&str>,
+    ) -> CoreResult<Written<Assignment>>;
+    async fn delete_assignment(&self, id: AssignmentId) -> CoreResult<Written<()>>;
+    /// Makes `roles` exactly the user's active roles, at once.
+    async fn replace_roles(
+        &self,
+        user: UserId,
+        roles: &[String],
+        actor: Option<&str>,
+    ) -> CoreResult<Written<()>>;
+}
+
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    async fn list_orgs(&self, offset: u64, limit: u64) -> CoreResult<(Vec<Organization>, u64)>;
+    async fn get_org(&self, id: OrgId) -> CoreResult<Option<Organization>>;
+    async fn create_org(&self, name: &str, description: Option<&str>) -> CoreResult<OrgId>;
+    async fn update_org(
+        &self,
+        id: OrgId,
+        name: &str,
+        description: Option<&str>,
+    ) -> CoreResult<Written<()>>;
+    async fn delete_org(&self, id: OrgId) -> CoreResult<Written<()>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// A session, its first refresh token and (when given) its audit event, at once.
+    async fn create_session(
+        &self,
+        s: &Session,
+        refresh_digest: &str,
+        audit: Option<(&AuditEvent, &ClientInfo)>,
+    ) -> CoreResult<()>;
+    async fn get_session(&self, id: &SessionId) -> CoreResult<Option<Session>>;
+    /// A user's live sessions, newest first.
+    async fn list_sessions(&self, user: UserId, now: Timestamp) -> CoreResult<Vec<Session>>;
+    async fn count_active_sessions(&self, now: Timestamp) -> CoreResult<i64>;
+    /// Ends one session; false if it was unknown or had ended.
+    async fn end_session(&self, id: &SessionId, reason: &str) -> CoreResult<Written<bool>>;
+    /// Ends a user's sessions but `keep`; returns the ended ids.
+    async fn end_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+        reason: &str,
+    ) -> CoreResult<Written<Vec<SessionId>>>;
+    /// Exchanges a refresh token: of two concurrent uses exactly one rotates; a reuse ends
+    /// the session.
+    async fn rotate_refresh(
+        &self,
+        old_digest: &str,
+        new_digest: &str,
+        now: Timestamp,
+        idle_timeout_secs: u64,
+    ) -> CoreResult<Written<RotateOutcome>>;
+    /// Sessions ended since `since` (loaded at start).
+    async fn sessions_ended_since(&self, since: Timestamp) -> CoreResult<Vec<SessionId>>;
+    async fn prune_sessions(&self, before: Timestamp) -> CoreResult<u64>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn insert_audit(
+        &self,
+        e: &AuditEvent,
+        client: &ClientInfo,
+        at: Timestamp,
+    ) -> CoreResult<()>;
+    /// Events matching `q`, newest first (oldest first with `ascending`), and their count.
+    async fn list_audit(
+        &self,
+        q: &AuditQuery,
+        offset: u64,
+        limit: u64,
+        ascending: bool,
+    ) -> CoreResult<(Vec<AuditRecord>, u64)>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_keys(&self) -> CoreResult<Vec<StoredKey>>;
+    /// Adds a key; with `retire_others` the previous ones stop signing.
+    async fn add_key(&self, key: &StoredKey, retire_others: bool) -> CoreResult<Written<()>>;
+    async fn prune_keys(&self, before: Timestamp) -> CoreResult<u64>;
+}
+
+/// Pushed invalidations (PostgreSQL's LISTEN); the poll of [`SyncStore::invalidations_since`]
+/// bounds staleness when one is lost.
+#[async_trait]
+pub trait InvalidationFeed: Send {
+    /// The next event; never resolves where nothing is pushed.
+    async fn recv(&mut self) -> Option<Invalidation>;
+}
+
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Events recorded at or after `since`.
+    async fn invalidations_since(&self, since: Timestamp) -> CoreResult<Vec<Invalidation>>;
+    async fn prune_invalidations(&self, before: Timestamp) -> CoreResult<u64>;
+    async fn prune_throttle(&self, before: Timestamp) -> CoreResult<u64>;
+    /// A subscription to pushed events (one that yields nothing where there are none).
+    async fn subscribe(&self) -> Box<dyn InvalidationFeed>;
+    async fn ping(&self) -> CoreResult<()>;
+}
+
+/// Everything the services need of a database.
+pub trait Storage:
+    UserStore + RoleStore + OrgStore + SessionStore + AuditStore + KeyStore + SyncStore + Counters
+{
+}
+
+impl<T> Storage for T where
+    T: UserStore
+        + RoleStore
+        + OrgStore
+        + SessionStore
+        + AuditStore
+        + KeyStore
+        + SyncStore
+        + Counters
+{
+}

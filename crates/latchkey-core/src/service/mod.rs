@@ -1,0 +1,206 @@
+//! The core service: every rule of Latchkey lives here, once, one file per capability. The
+//! native API, the five dialects and the CLI translate their wire formats into calls on
+//! [`Latchkey`] (or on the views of [`crate::access`]) and map [`CoreError`] back; none of
+//! them checks a role, hashes a password or touches a token.
+//!
+//! - `sessions`: authentication, login and its throttle, refresh, logout, sessions
+//! - `accounts`: bootstrap, sign-up, users and their profiles
+//! - `passwords`: changing and resetting passwords
+//! - `roles`: roles and role assignments
+//! - `orgs`: organizations and membership
+//! - `sync`: keeping this instance's caches in step with the database
+
+mod accounts;
+mod orgs;
+mod passwords;
+mod roles;
+mod sessions;
+mod sync;
+
+use std::sync::Arc;
+
+pub use accounts::{Bootstrapped, NewAccount, SignupPolicy, UserPatch};
+pub use sessions::{IssuedTokens, LoginOutcome};
+
+use crate::access::Admin;
+use crate::audit::{current_client, AuditEvent, AuditQuery, AuditRecord};
+use crate::cache::{AuthCache, Invalidation};
+use crate::config::CoreConfig;
+use crate::error::CoreResult;
+use crate::limits::{Counters, RateLimiter};
+use crate::model::*;
+use crate::password::{HashParams, Hasher};
+use crate::ports::{Storage, Written};
+use crate::tokens::TokenService;
+
+pub struct Latchkey {
+    store: Arc<dyn Storage>,
+    hasher: Hasher,
+    tokens: TokenService,
+    cache: AuthCache,
+    limiter: RateLimiter,
+    counters: Arc<dyn Counters>,
+    cfg: CoreConfig,
+}
+
+impl Latchkey {
+    /// Builds the service on a migrated store and loads (or creates) the signing keys.
+    /// Failed-login counters live in the database.
+    pub async fn new(store: Arc<dyn Storage>, cfg: CoreConfig) -> CoreResult<Arc<Self>> {
+        Self::with_counters(store, cfg, None).await
+    }
+
+    /// As [`Self::new`], with failed-login counters elsewhere (Redis).
+    pub async fn with_counters(
+        store: Arc<dyn Storage>,
+        cfg: CoreConfig,
+        counters: Option<Arc<dyn Counters>>,
+    ) -> CoreResult<Arc<Self>> {
+        let counters = counters.unwrap_or_else(|| store.clone());
+        let hasher = Hasher::new(cfg.hash, cfg.hash_workers)?;
+        let tokens = TokenService::new(
+            cfg.issuer.clone(),
+            cfg.audience.clone(),
+            cfg.access_ttl_secs,
+        )
+        .with_key_encryption(cfg.key_encryption_key.as_ref())?;
+        let svc = Latchkey {
+            store,
+            hasher,
+            tokens,
+            cache: AuthCache::new(),
+            limiter: RateLimiter::default(),
+            counters,
+            cfg,
+        };
+        svc.ensure_keys().await?;
+        // Sessions that ended while this instance was not running may still have live tokens.
+        let since = Timestamp(Timestamp::now().0 - (svc.cfg.access_ttl_secs as i64 + 60) * 1000);
+        for sid in svc.store.sessions_ended_since(since).await? {
+            svc.cache.apply(&Invalidation::Session(sid));
+        }
+        Ok(Arc::new(svc))
+    }
+
+    /// The storage this service runs on.
+    pub fn store(&self) -> &dyn Storage {
+        &*self.store
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    /// Applies the invalidations a write recorded to this instance's caches (other instances
+    /// apply them from the feed) and hands back its value.
+    pub(crate) fn applied<T>(&self, w: Written<T>) -> T {
+        for e in &w.invalidations {
+            self.cache.apply(e);
+        }
+        w.value
+    }
+
+    pub(crate) async fn ensure_keys(&self) -> CoreResult<()> {
+        let mut keys = self.store.list_keys().await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            let w = self.store.add_key(&self.tokens.new_key()?, false).await?;
+            self.applied(w);
+            keys = self.store.list_keys().await?;
+        }
+        self.tokens.load_keys(&keys)
+    }
+
+    /// Adds a new signing key; the old ones keep verifying until their tokens expire.
+    pub async fn rotate_keys(&self) -> CoreResult<String> {
+        let key = self.tokens.new_key()?;
+        let w = self.store.add_key(&key, true).await?;
+        self.applied(w);
+        self.tokens.load_keys(&self.store.list_keys().await?)?;
+        self.audit(AuditEvent::new("key.rotated").on("key", &key.kid))
+            .await;
+        Ok(key.kid)
+    }
+
+    /// Records a security event with the current request's client. A failure to record is
+    /// logged, not returned: the change it describes has already been made.
+    pub(crate) async fn audit(&self, e: AuditEvent) {
+        if let Err(err) = self
+            .store
+            .insert_audit(&e, &current_client(), Timestamp::now())
+            .await
+        {
+            tracing::error!(error = %err, audit.action = e.action, "could not record an audit event");
+        }
+    }
+
+    /// Events after `after_id`, oldest first (for `latchkey audit tail`, an operator's
+    /// command on the database itself).
+    pub async fn tail_audit(
+        &self,
+        after_id: Option<i64>,
+        limit: u64,
+    ) -> CoreResult<Vec<AuditRecord>> {
+        let q = AuditQuery {
+            after_id,
+            ..Default::default()
+        };
+        if after_id.is_some() {
+            return Ok(self.store.list_audit(&q, 0, limit, true).await?.0);
+        }
+        let (mut newest, _) = self.store.list_audit(&q, 0, limit, false).await?;
+        newest.reverse();
+        Ok(newest)
+    }
+
+    pub async fn ready(&self) -> CoreResult<()> {
+        self.store.ping().await
+    }
+
+    pub async fn active_sessions(&self) -> CoreResult<i64> {
+        self.store.count_active_sessions(Timestamp::now()).await
+    }
+
+    pub fn hash_params(&self) -> HashParams {
+        self.hasher.params()
+    }
+
+    /// A principal for operator actions from the CLI (acts as an admin of the database).
+    pub fn operator() -> Principal {
+        Principal {
+            user_id: UserId(0),
+            session_id: SessionId("cli".into()),
+            username: "cli".into(),
+            roles: vec![crate::roles::ADMIN.to_owned()],
+        }
+    }
+}
+
+impl Admin<'_> {
+    /// The audit log, newest first.
+    pub async fn list_audit(
+        &self,
+        q: &AuditQuery,
+        offset: u64,
+        limit: u64,
+    ) -> CoreResult<(Vec<AuditRecord>, u64)> {
+        for v in [&q.action, &q.outcome, &q.target_type, &q.target_id]
+            .into_iter()
+            .flatten()
+        {
+            crate::validate::no_nul("filter", v)?;
+        }
+        self.svc.store.list_audit(q, offset, limit, false).await
+    }
+}
+
+impl Admin<'_> {
+    /// Records `e` as done by this administrator.
+    pub(crate) async fn record(&self, e: AuditEvent) {
+        self.svc.audit(e.by(self.actor)).await
+    }
+
+    /// How assignments record their author.
+    pub(crate) fn actor_ref(&self) -> String {
+        self.actor.user_id.0.to_string()
+    }
+}

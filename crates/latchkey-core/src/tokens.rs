@@ -1,0 +1,524 @@
+//! Access tokens: Ed25519-signed JWTs (RFC 9068 `typ: at+jwt`), checked per RFC 8725:
+//! only EdDSA is accepted, `typ`, `kid`, `iss`, `aud` and `exp` are always checked.
+//! Refresh tokens: 256 random bits, shown once, stored only as a SHA-256 digest.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::{AuthFailure, CoreError, CoreResult, Reason};
+use super::model::{SessionId, Timestamp, UserId};
+
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// A signing key as stored: PKCS#8 v2 DER of the Ed25519 key pair (base64) and the public
+/// key `x` (base64url, as published in the JWKS).
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub private_der: String,
+    pub public_x: String,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl StoredKey {
+    /// A fresh Ed25519 key pair with a random `kid`.
+    pub fn generate() -> CoreResult<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("key generation failed")))?;
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("generated key unreadable")))?;
+        Ok(StoredKey {
+            kid: uuid::Uuid::new_v4().simple().to_string(),
+            private_der: base64::engine::general_purpose::STANDARD.encode(doc.as_ref()),
+            public_x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            created_at: Timestamp::now(),
+            retired_at: None,
+        })
+    }
+}
+
+struct LoadedKey {
+    kid: String,
+    x: String,
+    created_at: Timestamp,
+    retired_at: Option<Timestamp>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// A public key for `/.well-known/jwks.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub kid: String,
+    pub x: String,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    pub alg: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// What a verified token says.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub expires_at: i64,
+}
+
+pub struct TokenService {
+    issuer: String,
+    audience: String,
+    ttl_secs: u64,
+    keys: RwLock<Vec<LoadedKey>>,
+    cipher: Option<KeyCipher>,
+    /// Tokens whose signature and claims were checked, by the SHA-256 of the whole token: a
+    /// repeat costs a digest and a lookup instead of an Ed25519 verification. Only verified
+    /// tokens enter, equality of the digest means the same signed bytes, and expiry is still
+    /// checked on every use; the set is cleared whenever the key set changes.
+    verified: RwLock<HashMap<[u8; 32], Verified>>,
+}
+
+/// Above this many remembered tokens the cache starts over.
+const MAX_VERIFIED: usize = 100_000;
+
+/// A key-encryption key for signing keys at rest (32 bytes, from the environment). Its
+/// `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(***)")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// From base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
+            .map_err(|_| "the key-encryption key must be base64".to_owned())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            "the key-encryption key must be 32 bytes (e.g. `openssl rand -base64 32`)".to_owned()
+        })?;
+        Ok(KeyEncryptionKey(key))
+    }
+}
+
+/// Seals private keys with AES-256-GCM, the key id bound as associated data (so a sealed key
+/// cannot be moved to another id). Stored as `aead:v1:<base64(nonce || ciphertext)>`.
+struct KeyCipher(ring::aead::LessSafeKey);
+
+const SEALED_PREFIX: &str = "aead:v1:";
+
+impl KeyCipher {
+    fn new(kek: &KeyEncryptionKey) -> CoreResult<Self> {
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &kek.0)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("bad key-encryption key")))?;
+        Ok(KeyCipher(ring::aead::LessSafeKey::new(key)))
+    }
+
+    fn seal(&self, kid: &str, plain: &[u8]) -> CoreResult<String> {
+        use ring::rand::SecureRandom;
+        let mut nonce = [0u8; 12];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("no randomness")))?;
+        let mut buf = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| CoreError::internal(anyhow::anyhow!("sealing failed")))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(out)
+        ))
+    }
+
+    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| format!("signing key {kid} is damaged"))?;
+        if bytes.len() < 12 + 16 {
+            return Err(format!("signing key {kid} is damaged"));
+        }
+        let (nonce, rest) = bytes.split_at(12);
+        let mut buf = rest.to_vec();
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| format!("signing key {kid} is damaged"))?;
+        let plain = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| format!("signing key {kid} does not open with this key-encryption key"))?;
+        Ok(plain.to_vec())
+    }
+}
+
+impl TokenService {
+    pub fn new(issuer: String, audience: String, ttl_secs: u64) -> Self {
+        TokenService {
+            issuer,
+            audience,
+            ttl_secs,
+            keys: RwLock::new(Vec::new()),
+            cipher: None,
+            verified: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Seals new signing keys at rest, and opens sealed ones, with `kek`.
+    pub fn with_key_encryption(mut self, kek: Option<&KeyEncryptionKey>) -> CoreResult<Self> {
+        self.cipher = kek.map(KeyCipher::new).transpose()?;
+        Ok(self)
+    }
+
+    /// A new signing key, sealed when a key-encryption key is configured.
+    pub fn new_key(&self) -> CoreResult<StoredKey> {
+        let mut key = StoredKey::generate()?;
+        if let Some(c) = &self.cipher {
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(&key.private_der)
+                .map_err(CoreError::internal)?;
+            key.private_der = c.seal(&key.kid, &der)?;
+        }
+        Ok(key)
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// Replaces the key set (on start, and whenever any instance rotates keys).
+    pub fn load_keys(&self, stored: &[StoredKey]) -> CoreResult<()> {
+        let mut loaded = Vec::with_capacity(stored.len());
+        for k in stored {
+            let der = match (k.private_der.strip_prefix(SEALED_PREFIX), &self.cipher) {
+                (Some(sealed), Some(c)) => c.open(&k.kid, sealed).map_err(|m| {
+                    CoreError::invalid("key_encryption_key", Reason::Config(m))
+                })?,
+                (Some(_), None) => {
+                    return Err(CoreError::invalid(
+                        "key_encryption_key",
+                        Reason::Config(
+                            "the signing keys are encrypted: set LATCHKEY_KEY_ENCRYPTION_KEY"
+                                .into(),
+                        ),
+                    ))
+                }
+                // Keys stored before encryption was turned on stay readable; rotate to seal.
+                (None, _) => base64::engine::general_purpose::STANDARD
+                    .decode(&k.private_der)
+                    .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?,
+            };
+            let decoding = DecodingKey::from_ed_components(&k.public_x)
+                .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
+            loaded.push(LoadedKey {
+                kid: k.kid.clone(),
+                x: k.public_x.clone(),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+                encoding: EncodingKey::from_ed_der(&der),
+                decoding,
+            });
+        }
+        loaded.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        self.verified
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(())
+    }
+
+    /// Signs an access token for a session. Its lifetime never outlasts the session.
+    pub fn issue(
+        &self,
+        user: UserId,
+        sid: &SessionId,
+        session_expires: Timestamp,
+    ) -> CoreResult<(String, Timestamp)> {
+        let now = Timestamp::now();
+        let exp = now.plus_secs(self.ttl_secs).min(session_expires);
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.0.to_string(),
+            sid: sid.0.clone(),
+            iat: now.unix_seconds(),
+            exp: exp.unix_seconds(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let key = keys
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .ok_or_else(|| CoreError::internal(anyhow::anyhow!("no active signing key")))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|e| CoreError::internal(anyhow::anyhow!("signing failed: {e}")))?;
+        Ok((token, Timestamp(claims.exp * 1000)))
+    }
+
+    /// Checks signature, algorithm, type, issuer, audience and expiry (a token seen before
+    /// skips the signature check, never the expiry).
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Timestamp::now().unix_seconds();
+        let seen = self
+            .verified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+            .cloned();
+        if let Some(v) = seen {
+            return if v.expires_at > now {
+                Ok(v)
+            } else {
+                Err(AuthFailure::Expired)
+            };
+        }
+        let v = self.verify_signed(token)?;
+        let mut cache = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_VERIFIED {
+            cache.retain(|_, v| v.expires_at > now);
+            if cache.len() >= MAX_VERIFIED {
+                cache.clear();
+            }
+        }
+        cache.insert(digest, v.clone());
+        Ok(v)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthFailure::BadSignature);
+        }
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(AuthFailure::Malformed);
+        }
+        let kid = header.kid.ok_or(AuthFailure::Malformed)?;
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(AuthFailure::BadSignature)?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    AuthFailure::BadSignature
+                }
+                _ => AuthFailure::Malformed,
+            }
+        })?;
+        let user_id = data
+            .claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| AuthFailure::Malformed)?;
+        Ok(Verified {
+            user_id: UserId(user_id),
+            session_id: SessionId(data.claims.sid),
+            expires_at: data.claims.exp,
+        })
+    }
+
+    /// Public keys still in use: the active ones and retired ones whose tokens may not have
+    /// expired yet.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        let now = Timestamp::now();
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .filter(|k| match k.retired_at {
+                None => true,
+                Some(r) => r.plus_secs(self.ttl_secs) > now,
+            })
+            .map(|k| Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                kid: k.kid.clone(),
+                x: k.x.clone(),
+                use_: "sig",
+                alg: "EdDSA",
+            })
+            .collect()
+    }
+}
+
+/// A new opaque refresh token (shown to the client once).
+pub fn new_refresh_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The digest under which a refresh token is stored and looked up. The token carries 256
+/// random bits, so a fast digest is enough: there is nothing to brute-force.
+pub fn refresh_digest(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    let mut s = String::with_capacity(64);
+    for b in d {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> TokenService {
+        let s = TokenService::new("latchkey".into(), "latchkey".into(), 900);
+        s.load_keys(&[StoredKey::generate().unwrap()]).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_token_round_trips() {
+        let s = service();
+        let sid = SessionId("s1".into());
+        let (t, _) = s
+            .issue(UserId(7), &sid, Timestamp::now().plus_secs(3600))
+            .unwrap();
+        let v = s.verify(&t).unwrap();
+        assert_eq!(v.user_id, UserId(7));
+        assert_eq!(v.session_id, sid);
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+        let s = service();
+        let sid = SessionId("s".into());
+        let (t, _) = s
+            .issue(UserId(3), &sid, Timestamp::now().plus_secs(60))
+            .unwrap();
+        assert_eq!(s.verify(&t).unwrap().user_id, UserId(3));
+        assert_eq!(s.verify(&t).unwrap().user_id, UserId(3), "from the cache");
+        // One flipped signature character is a different token: verified afresh, refused.
+        let mut forged = t.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        assert!(s.verify(std::str::from_utf8(&forged).unwrap()).is_err());
+        // An expired entry is refused even from the cache.
+        let digest: [u8; 32] = Sha256::digest(t.as_bytes()).into();
+        s.verified
+            .write()
+            .unwrap()
+            .get_mut(&digest)
+            .unwrap()
+            .expires_at = 0;
+        assert_eq!(s.verify(&t).unwrap_err(), AuthFailure::Expired);
+        // A new key set forgets what was verified under the old one.
+        s.load_keys(&[StoredKey::generate().unwrap()]).unwrap();
+        assert_eq!(s.verify(&t).unwrap_err(), AuthFailure::BadSignature);
+    }
+
+    #[test]
+    fn a_token_from_another_key_set_is_refused() {
+        let a = service();
+        let b = service();
+        let (t, _) = a
+            .issue(
+                UserId(1),
+                &SessionId("s".into()),
+                Timestamp::now().plus_secs(60),
+            )
+            .unwrap();
+        assert_eq!(b.verify(&t).unwrap_err(), AuthFailure::BadSignature);
+    }
+
+    #[test]
+    fn alg_none_and_garbage_are_refused() {
+        let s = service();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt","kid":"x"}"#);
+        let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","sid":"s","exp":9999999999}"#);
+        assert!(s.verify(&format!("{header}.{body}.")).is_err());
+        assert!(s.verify("not a token").is_err());
+        assert!(s.verify("").is_err());
+    }
+
+    #[test]
+    fn sealed_keys_open_only_with_their_key_and_id() {
+        let kek = KeyEncryptionKey([7; 32]);
+        let s = TokenService::new("i".into(), "a".into(), 60)
+            .with_key_encryption(Some(&kek))
+            .unwrap();
+        let key = s.new_key().unwrap();
+        assert!(key.private_der.starts_with(SEALED_PREFIX));
+        s.load_keys(std::slice::from_ref(&key)).unwrap();
+        let (t, _) = s
+            .issue(
+                UserId(1),
+                &SessionId("x".into()),
+                Timestamp::now().plus_secs(60),
+            )
+            .unwrap();
+        assert!(s.verify(&t).is_ok());
+        let other = TokenService::new("i".into(), "a".into(), 60)
+            .with_key_encryption(Some(&KeyEncryptionKey([8; 32])))
+            .unwrap();
+        assert!(other.load_keys(std::slice::from_ref(&key)).is_err());
+        let none = TokenService::new("i".into(), "a".into(), 60);
+        assert!(none.load_keys(std::slice::from_ref(&key)).is_err());
+        let mut moved = key.clone();
+        moved.kid = "another".into();
+        assert!(
+            s.load_keys(&[moved]).is_err(),
+            "the id is bound to the ciphertext"
+        );
+        assert!(format!("{kek:?}").contains("***"));
+        assert!(KeyEncryptionKey::parse("c2hvcnQ=").is_err());
+        assert_eq!(
+            KeyEncryptionKey::parse(&base64::engine::general_purpose::STANDARD.encode([1u8; 32]))
+                .unwrap()
+                .0,
+            [1; 32]
+        );
+    }
+
+    #[test]
+    fn refresh_digests_are_stable_hex() {
+        assert_eq!(refresh_digest("abc").len(), 64);
+        assert_eq!(refresh_digest("abc"), refresh_digest("abc"));
+        assert_ne!(new_refresh_token(), new_refresh_token());
+    }
+}

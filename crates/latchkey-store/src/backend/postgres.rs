@@ -1,0 +1,122 @@
+//! PostgreSQL's own statements: NOTIFY, LISTEN, and the live refresh rotation.
+
+use sqlx::postgres::PgListener;
+use sqlx::{AnyConnection, Row};
+
+use latchkey_core::cache::Invalidation;
+use latchkey_core::error::CoreResult;
+use latchkey_core::model::{SessionId, Timestamp, UserId};
+use latchkey_core::ports::{InvalidationFeed, RotateOutcome};
+
+use crate::{db_err, Store};
+
+/// The channel instances LISTEN on for invalidations.
+pub const NOTIFY_CHANNEL: &str = "latchkey_invalidations";
+
+/// Delivered when the transaction commits.
+pub(crate) async fn notify(conn: &mut AnyConnection, payload: &str) -> CoreResult<()> {
+    sqlx::query("SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS n")
+        .bind(NOTIFY_CHANNEL)
+        .bind(payload)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The live rotation in three statements in one short transaction: claim the token, touch
+/// its session if that is still live, store the successor. `None`: not a live rotation
+/// (nothing was changed).
+pub(crate) async fn rotate_live(
+    store: &Store,
+    old_digest: &str,
+    new_digest: &str,
+    now: Timestamp,
+    idle_cutoff: i64,
+) -> CoreResult<Option<RotateOutcome>> {
+    let mut tx = store.begin().await?;
+    let claimed = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+             RETURNING session_id",
+    )
+    .bind(old_digest)
+    .bind(now.0)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if let Some(row) = claimed {
+        let sid: String = row.try_get("session_id").map_err(db_err)?;
+        let live = sqlx::query(
+            "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+                 AND expires_at > $2 AND last_used_at > $3 RETURNING user_id, expires_at",
+        )
+        .bind(&sid)
+        .bind(now.0)
+        .bind(idle_cutoff)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(row) = live {
+            let user = UserId(row.try_get("user_id").map_err(db_err)?);
+            let expires: i64 = row.try_get("expires_at").map_err(db_err)?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+                     VALUES ($1, $2, $3)",
+            )
+            .bind(new_digest)
+            .bind(&sid)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await?;
+            return Ok(Some(RotateOutcome::Rotated {
+                session: SessionId(sid),
+                user,
+                expires_at: Timestamp(expires),
+            }));
+        }
+    }
+    tx.rollback().await?;
+    Ok(None)
+}
+
+/// Pushed invalidations over a LISTEN connection.
+pub(crate) struct Listener(PgListener);
+
+impl Listener {
+    /// Subscribes; `None` (logged) when that fails, and the poll carries the load.
+    pub(crate) async fn connect(url: &str) -> Option<Self> {
+        match PgListener::connect(url).await {
+            Ok(mut l) => match l.listen(NOTIFY_CHANNEL).await {
+                Ok(()) => Some(Listener(l)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN failed; relying on polling");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a LISTEN connection; relying on polling");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl InvalidationFeed for Listener {
+    async fn recv(&mut self) -> Option<Invalidation> {
+        match self.0.recv().await {
+            Ok(n) => {
+                let (kind, item) = n.payload().split_once(':')?;
+                Invalidation::decode(kind, item)
+            }
+            Err(e) => {
+                // PgListener reconnects on the next call; missed events come from the poll.
+                tracing::warn!(error = %e, "LISTEN connection lost");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                None
+            }
+        }
+    }
+}

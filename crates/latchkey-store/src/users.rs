@@ -1,0 +1,496 @@
+//! Users: accounts, their profiles, lookups for login, and the user list (search, cursors, deep pages).
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use latchkey_core::cache::Invalidation;
+use latchkey_core::error::{CoreError, CoreResult, Entity};
+use latchkey_core::model::*;
+use latchkey_core::ports::*;
+use latchkey_core::validate::fold;
+
+use crate::roles::{ensure_role, insert_assignment};
+use crate::rows::*;
+use crate::sql::{like_escape, Sql};
+use crate::{db_err, Store};
+
+#[async_trait]
+impl UserStore for Store {
+    /// How many users there are: one row kept exact by triggers (migration 0005), not a
+    /// count over the table.
+    async fn count_users(&self) -> CoreResult<i64> {
+        sqlx::query_scalar("SELECT n FROM row_counts WHERE name = 'users'")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Inserts a user and their (active) role assignments in one transaction. Roles that do
+    /// not exist yet are created.
+    async fn insert_user(
+        &self,
+        u: &NewUser,
+        roles: &[String],
+        actor: Option<&str>,
+    ) -> CoreResult<UserId> {
+        let mut tx = self.begin().await?;
+        let now = Timestamp::now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (uuid, username, username_key, email, email_key, password_hash, \
+             first_name, middle_name, last_name, name_extension, display_name, contact_number, \
+             address, organization_id, is_active, search_text, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
+             RETURNING id",
+        )
+        .bind(&u.uuid)
+        .bind(&u.username)
+        .bind(fold(&u.username))
+        .bind(&u.email)
+        .bind(fold(&u.email))
+        .bind(&u.password_hash)
+        .bind(&u.profile.first_name)
+        .bind(&u.profile.middle_name)
+        .bind(&u.profile.last_name)
+        .bind(&u.profile.name_extension)
+        .bind(&u.profile.display_name)
+        .bind(&u.profile.contact_number)
+        .bind(&u.profile.address)
+        .bind(u.organization.map(|o| o.0))
+        .bind(u.is_active)
+        .bind(search_text(&u.username, &u.email, &u.profile))
+        .bind(now.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for role in roles {
+            let role_id = ensure_role(&mut tx, role, now).await?;
+            insert_assignment(&mut tx, UserId(id), role_id, true, actor, now).await?;
+        }
+        if let Some(default) = &u.default_role {
+            let role_id = ensure_role(&mut tx, default, now).await?;
+            sqlx::query("UPDATE users SET default_role_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(role_id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await?;
+        Ok(UserId(id))
+    }
+
+    async fn get_user(&self, id: UserId) -> CoreResult<Option<User>> {
+        let row = sqlx::query(&format!("{USER_SELECT} WHERE u.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        self.complete_one(row).await
+    }
+
+    async fn get_user_by_uuid(&self, uuid: &str) -> CoreResult<Option<User>> {
+        let row = sqlx::query(&format!("{USER_SELECT} WHERE u.uuid = $1"))
+            .bind(uuid)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        self.complete_one(row).await
+    }
+
+    /// A user by username or email (case-insensitive, `key` already folded).
+    async fn get_user_by_login(&self, key: &str) -> CoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "{USER_SELECT} WHERE u.username_key = $1 OR u.email_key = $1 ORDER BY u.id LIMIT 1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        self.complete_one(row).await
+    }
+
+    /// What a login needs: id, hash, active flag. `key` is folded.
+    async fn login_record(&self, key: &str) -> CoreResult<Option<LoginRecord>> {
+        let row = sqlx::query(
+            "SELECT id, password_hash, is_active FROM users \
+             WHERE username_key = $1 OR email_key = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(key)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                id: UserId(r.try_get("id").map_err(db_err)?),
+                password_hash: r.try_get("password_hash").map_err(db_err)?,
+                is_active: get_bool(&r, "is_active")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn password_hash(&self, id: UserId) -> CoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Writes a user's changeable fields (the core has applied and validated the patch).
+    async fn update_user(&self, u: &User) -> CoreResult<Written<()>> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE users SET username = $2, username_key = $3, email = $4, email_key = $5, \
+             first_name = $6, middle_name = $7, last_name = $8, name_extension = $9, \
+             display_name = $10, contact_number = $11, address = $12, organization_id = $13, \
+             is_active = $14, search_text = $15, updated_at = $16 WHERE id = $1",
+        )
+        .bind(u.id.0)
+        .bind(&u.username)
+        .bind(fold(&u.username))
+        .bind(&u.email)
+        .bind(fold(&u.email))
+        .bind(&u.profile.first_name)
+        .bind(&u.profile.middle_name)
+        .bind(&u.profile.last_name)
+        .bind(&u.profile.name_extension)
+        .bind(&u.profile.display_name)
+        .bind(&u.profile.contact_number)
+        .bind(&u.profile.address)
+        .bind(u.organization.as_ref().map(|o| o.id.0))
+        .bind(u.is_active)
+        .bind(search_text(&u.username, &u.email, &u.profile))
+        .bind(Timestamp::now().0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Err(CoreError::NotFound(Entity::User));
+        }
+        tx.emit(&[Invalidation::User(u.id)]).await?;
+        tx.done(()).await
+    }
+
+    /// Stores a new hash. With `end_sessions`, ends the user's sessions (but `keep`) in the
+    /// same transaction.
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        end_sessions: Option<(Option<&SessionId>, &str)>,
+    ) -> CoreResult<Written<Vec<SessionId>>> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(hash)
+            .bind(Timestamp::now().0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoreError::NotFound(Entity::User));
+        }
+        let ended = match end_sessions {
+            Some((keep, reason)) => self.end_user_sessions_tx(&mut tx, id, keep, reason).await?,
+            None => Vec::new(),
+        };
+        // `updated_at` moved: a cached copy of the user is stale.
+        tx.emit(&[Invalidation::User(id)]).await?;
+        tx.done(ended).await
+    }
+
+    /// Deletes a user (their sessions and assignments go with them).
+    async fn delete_user(&self, id: UserId) -> CoreResult<Written<()>> {
+        let mut tx = self.begin().await?;
+        self.end_user_sessions_tx(&mut tx, id, None, "user deleted")
+            .await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoreError::NotFound(Entity::User));
+        }
+        tx.emit(&[Invalidation::User(id)]).await?;
+        tx.done(()).await
+    }
+
+    /// Deletes every user but `keep` (org-users `DELETE /users/`). Returns how many, and
+    /// the sessions that ended with them.
+    async fn delete_users_except(&self, keep: UserId) -> CoreResult<Written<u64>> {
+        let mut tx = self.begin().await?;
+        let sids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE user_id <> $1 AND revoked_at IS NULL",
+        )
+        .bind(keep.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let n = sqlx::query("DELETE FROM users WHERE id <> $1")
+            .bind(keep.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        let sids: Vec<SessionId> = sids.into_iter().map(SessionId).collect();
+        let mut events: Vec<Invalidation> =
+            sids.iter().cloned().map(Invalidation::Session).collect();
+        events.push(Invalidation::AllUsers);
+        tx.emit(&events).await?;
+        tx.done(n).await
+    }
+
+    async fn list_users(&self, q: &UserQuery, page: &PageRequest) -> CoreResult<UserPage> {
+        let mut filter = Sql::new();
+        filter.push(" WHERE 1 = 1");
+        let mut filtered = false;
+        let mut fts_phrase = None;
+        if let Some(text) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            filtered = true;
+            let folded = fold(text);
+            fts_phrase = self.backend.search(&mut filter, &folded);
+            if fts_phrase.is_none() {
+                // PostgreSQL's trigram GIN index serves this LIKE (3+ characters); shorter
+                // terms match so much that a scan is the right plan anyway.
+                let pattern = format!("%{}%", like_escape(&folded));
+                filter.push(" AND u.search_text LIKE ");
+                filter.bind_text(pattern);
+                filter.push(" ESCAPE '\\'");
+            }
+        }
+        let mut only_search = fts_phrase.is_some();
+        if let Some(role) = &q.role {
+            filtered = true;
+            only_search = false;
+            filter.push(
+                " AND EXISTS (SELECT 1 FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
+                 WHERE ra.user_id = u.id AND ra.is_active = TRUE AND r.name = ",
+            );
+            filter.bind_text(role.clone());
+            filter.push(")");
+        }
+        if let Some(org) = q.organization {
+            filtered = true;
+            only_search = false;
+            filter.push(" AND u.organization_id = ");
+            filter.bind_int(org.0);
+        }
+        if let Some(active) = q.active {
+            filtered = true;
+            only_search = false;
+            filter.push(" AND u.is_active = ");
+            filter.bind_bool(active);
+        }
+
+        let total = match &fts_phrase {
+            _ if !filtered => self.count_users().await?,
+            // Counted in the index alone: joining each match back to its row costs ten
+            // times more for a common term.
+            Some(phrase) if only_search => {
+                let mut count = Sql::new();
+                count.push("SELECT COUNT(*) FROM users_search WHERE users_search MATCH ");
+                count.bind_text(phrase.clone());
+                count
+                    .query_scalar()
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)?
+            }
+            _ => self.count("users u", &filter).await?,
+        };
+
+        let col = match q.sort {
+            UserSort::Id => "u.id",
+            UserSort::Username => "u.username_key",
+            UserSort::Email => "u.email_key",
+            UserSort::CreatedAt => "u.created_at",
+        };
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let op = if q.descending { "<" } else { ">" };
+        let mut sql = Sql::new();
+        sql.push(USER_SELECT);
+        let limit = match page {
+            PageRequest::Offset { limit, .. } | PageRequest::After { limit, .. } => *limit,
+        };
+        let limit_sql = limit.min(i64::MAX as u64) as i64;
+        match (&fts_phrase, page) {
+            (Some(phrase), _) if only_search && q.sort == UserSort::Id => {
+                // The index yields matches in id order: the page is cut there, so only its
+                // rows are read from the table.
+                sql.push(
+                    " WHERE u.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ",
+                );
+                sql.bind_text(phrase.clone());
+                if let PageRequest::After {
+                    cursor: Some(c), ..
+                } = page
+                {
+                    sql.push(&format!(" AND rowid {op} "));
+                    sql.bind_int(c.id.0);
+                }
+                sql.push(&format!(" ORDER BY rowid {dir} LIMIT "));
+                sql.bind_int(limit_sql);
+                if let PageRequest::Offset { offset, .. } = page {
+                    sql.push(" OFFSET ");
+                    sql.bind_int((*offset).min(i64::MAX as u64) as i64);
+                }
+                sql.push(&format!(") ORDER BY u.id {dir}"));
+            }
+            (None, PageRequest::Offset { offset, .. })
+                if !filtered && q.sort == UserSort::Id && *offset > 0 =>
+            {
+                // A page number far in: step over the offset in a narrow index (an index-only
+                // walk), then read just the page's rows. On SQLite the table itself is the id
+                // order, and stepping through it reads every row's page.
+                sql.push(" WHERE u.id IN (SELECT id FROM users");
+                sql.push(self.backend.id_index_hint());
+                sql.push(&format!(" ORDER BY id {dir} LIMIT "));
+                sql.bind_int(limit_sql);
+                sql.push(" OFFSET ");
+                sql.bind_int((*offset).min(i64::MAX as u64) as i64);
+                sql.push(&format!(") ORDER BY u.id {dir}"));
+            }
+            _ => {
+                sql.append(&filter);
+                if let PageRequest::After {
+                    cursor: Some(c), ..
+                } = page
+                {
+                    match (&c.key, q.sort) {
+                        (_, UserSort::Id) => {
+                            sql.push(&format!(" AND u.id {op} "));
+                            sql.bind_int(c.id.0);
+                        }
+                        (CursorKey::Int(v), UserSort::CreatedAt) => {
+                            sql.push(&format!(" AND ({col}, u.id) {op} ("));
+                            sql.bind_int(*v);
+                            sql.push(", ");
+                            sql.bind_int(c.id.0);
+                            sql.push(")");
+                        }
+                        (CursorKey::Text(v), UserSort::Username | UserSort::Email) => {
+                            sql.push(&format!(" AND ({col}, u.id) {op} ("));
+                            sql.bind_text(v.clone());
+                            sql.push(", ");
+                            sql.bind_int(c.id.0);
+                            sql.push(")");
+                        }
+                        _ => {
+                            return Err(CoreError::invalid(
+                                "cursor",
+                                latchkey_core::Reason::CursorMismatch,
+                            ))
+                        }
+                    }
+                }
+                if q.sort == UserSort::Id {
+                    sql.push(&format!(" ORDER BY u.id {dir}"));
+                } else {
+                    sql.push(&format!(" ORDER BY {col} {dir}, u.id {dir}"));
+                }
+                sql.push(" LIMIT ");
+                sql.bind_int(limit_sql);
+                if let PageRequest::Offset { offset, .. } = page {
+                    sql.push(" OFFSET ");
+                    sql.bind_int((*offset).min(i64::MAX as u64) as i64);
+                }
+            }
+        }
+        let rows = sql.query().fetch_all(&self.read).await.map_err(db_err)?;
+        let mut users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<CoreResult<Vec<_>>>()?;
+        self.attach_roles(&mut users).await?;
+        let next_cursor = match page {
+            PageRequest::After { limit, .. } if users.len() as u64 == *limit && *limit > 0 => {
+                users.last().map(|u| UserCursor {
+                    id: u.id,
+                    key: match q.sort {
+                        UserSort::Id => CursorKey::Int(u.id.0),
+                        UserSort::CreatedAt => CursorKey::Int(u.created_at.0),
+                        UserSort::Username => CursorKey::Text(fold(&u.username)),
+                        UserSort::Email => CursorKey::Text(fold(&u.email)),
+                    },
+                })
+            }
+            _ => None,
+        };
+        Ok(UserPage {
+            users,
+            total: total.max(0) as u64,
+            next_cursor,
+        })
+    }
+}
+
+impl Store {
+    /// What the auth cache needs of a user.
+    async fn complete_one(&self, row: Option<sqlx::any::AnyRow>) -> CoreResult<Option<User>> {
+        let Some(row) = row else { return Ok(None) };
+        let mut users = vec![user_from_row(&row)?];
+        self.attach_roles(&mut users).await?;
+        Ok(users.pop())
+    }
+
+    /// (user id, role name) of active assignments, ordered by user then role name.
+    async fn active_roles(&self, ids: &[UserId]) -> CoreResult<Vec<(UserId, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ids are integers from our own rows: inlining them is safe and keeps one statement.
+        let list = ids
+            .iter()
+            .map(|i| i.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let rows = sqlx::query(&format!(
+            "SELECT ra.user_id, r.name FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
+             WHERE ra.is_active = TRUE AND ra.user_id IN ({list}) ORDER BY ra.user_id, r.name"
+        ))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    UserId(r.try_get("user_id").map_err(db_err)?),
+                    r.try_get("name").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn attach_roles(&self, users: &mut [User]) -> CoreResult<()> {
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        for (uid, role) in self.active_roles(&ids).await? {
+            if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
+                u.roles.push(role);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The folded text that free-text search runs over.
+fn search_text(username: &str, email: &str, p: &Profile) -> String {
+    let mut parts = vec![username, email];
+    for f in [
+        &p.first_name,
+        &p.middle_name,
+        &p.last_name,
+        &p.name_extension,
+        &p.display_name,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        parts.push(f);
+    }
+    fold(&parts.join(" "))
+}

@@ -1,0 +1,347 @@
+//! The command line's shape: every command, flag and environment variable. Defaults are
+//! the core's own ([`CoreConfig::default`] and the policy types), shown here, not restated.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::core::limits::{RateLimits, ThrottlePolicy};
+use crate::core::password::HashParams;
+use crate::core::roles::RoleIds;
+use crate::core::CoreConfig;
+use crate::store::PoolConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Latchkey: a fast, secure identity service",
+    long_about = "Latchkey keeps users, passwords, roles, organizations and sessions in one core and \
+serves them over a native REST API (/v1) and wire-compatible dialects.\n\n\
+Quick start:  latchkey serve        (SQLite file latchkey.db in this directory)\n\
+Then:         curl http://127.0.0.1:8080/healthz   and open http://127.0.0.1:8080/docs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database and bootstraps an admin on first start).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage users directly in the database.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the latest events, oldest first; with --follow, keep printing new ones until
+    /// interrupted.
+    Tail {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// How many of the latest events to print first.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u64,
+        /// Keep printing events as they are recorded (polls every second).
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: a SQLite file path (created on first start) or postgres://user@host/db.
+    #[arg(
+        long = "database",
+        env = "LATCHKEY_DATABASE_URL",
+        default_value = "latchkey.db",
+        value_name = "URL"
+    )]
+    pub database: String,
+    /// Largest number of database connections this process opens.
+    #[arg(
+        long,
+        env = "LATCHKEY_DB_MAX_CONNECTIONS",
+        default_value_t = PoolConfig::default().max_connections,
+        value_name = "N"
+    )]
+    pub db_max_connections: u32,
+    /// Log format.
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+/// What every command that runs the core reads: the database and the core's settings, so
+/// `latchkey user create` hashes with the same argon2 parameters and password rules as
+/// `latchkey serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub core: CoreArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "LATCHKEY_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+    /// Turn off self-registration (native and dialect sign-up; admins can still create users).
+    #[arg(long, env = "LATCHKEY_NO_REGISTRATION")]
+    pub no_registration: bool,
+    /// Move a dialect: NAME=PREFIX (e.g. org-users=/ for a drop-in replacement), or NAME=off.
+    /// Repeatable. The dialects (each defaults to /compat/NAME) are listed from the registry.
+    #[arg(
+        long = "mount",
+        help = mount_help(),
+        env = "LATCHKEY_MOUNTS",
+        value_delimiter = ',',
+        value_name = "NAME=PREFIX"
+    )]
+    pub mounts: Vec<String>,
+    /// A reverse proxy whose X-Forwarded-For is believed for the client address (repeatable).
+    /// Without one, the client address is the socket peer.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LATCHKEY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// An origin browsers may call the API from (CORS; repeatable; off by default).
+    #[arg(
+        long = "cors-origin",
+        env = "LATCHKEY_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
+    /// Keep failed-login counters in Redis (redis://host:port/db) instead of the database.
+    #[arg(long = "redis", env = "LATCHKEY_REDIS_URL", value_name = "URL")]
+    pub redis: Option<String>,
+    /// citizen-portal's role ids, as ROLE=ID pairs: its front-ends hardcode the origin's
+    /// seeded ids. Other roles get their native id plus the largest id given here.
+    #[arg(
+        long,
+        env = "LATCHKEY_CITIZEN_PORTAL_ROLE_IDS",
+        default_value = RoleIds::CITIZEN_PORTAL,
+        value_name = "ROLE=ID,…"
+    )]
+    pub citizen_portal_role_ids: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CoreArgs {
+    /// Access token lifetime in seconds.
+    #[arg(
+        long,
+        env = "LATCHKEY_ACCESS_TTL",
+        default_value_t = CoreConfig::default().access_ttl_secs,
+        value_name = "SECS"
+    )]
+    pub access_ttl: u64,
+    /// A session ends after this many seconds without a refresh.
+    #[arg(long, env = "LATCHKEY_SESSION_IDLE", default_value_t = CoreConfig::default().session_idle_secs, value_name = "SECS")]
+    pub session_idle: u64,
+    /// A session ends this many seconds after login, whatever its use.
+    #[arg(long, env = "LATCHKEY_SESSION_LIFETIME", default_value_t = CoreConfig::default().session_lifetime_secs, value_name = "SECS")]
+    pub session_lifetime: u64,
+    /// argon2id memory cost in KiB.
+    #[arg(
+        long,
+        env = "LATCHKEY_ARGON2_MEMORY_KIB",
+        default_value_t = HashParams::default().m_kib,
+        value_name = "KIB"
+    )]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    #[arg(
+        long,
+        env = "LATCHKEY_ARGON2_ITERATIONS",
+        default_value_t = HashParams::default().t,
+        value_name = "N"
+    )]
+    pub argon2_iterations: u32,
+    /// argon2id parallelism.
+    #[arg(
+        long,
+        env = "LATCHKEY_ARGON2_PARALLELISM",
+        default_value_t = HashParams::default().p,
+        value_name = "N"
+    )]
+    pub argon2_parallelism: u32,
+    /// Token issuer (`iss`).
+    #[arg(long, env = "LATCHKEY_ISSUER", default_value_t = CoreConfig::default().issuer)]
+    pub issuer: String,
+    /// Token audience (`aud`).
+    #[arg(long, env = "LATCHKEY_AUDIENCE", default_value_t = CoreConfig::default().audience)]
+    pub audience: String,
+    /// Consecutive failed logins for one username or email before it locks (0: never).
+    #[arg(
+        long,
+        env = "LATCHKEY_LOGIN_LOCK_AFTER",
+        default_value_t = ThrottlePolicy::default().lock_after,
+        value_name = "N"
+    )]
+    pub login_lock_after: u32,
+    /// The first lock, in seconds; each further failure doubles it.
+    #[arg(
+        long,
+        env = "LATCHKEY_LOGIN_LOCK_SECS",
+        default_value_t = ThrottlePolicy::default().lock_base_secs,
+        value_name = "SECS"
+    )]
+    pub login_lock_secs: u64,
+    /// The longest lock, in seconds.
+    #[arg(
+        long,
+        env = "LATCHKEY_LOGIN_LOCK_MAX_SECS",
+        default_value_t = ThrottlePolicy::default().lock_max_secs,
+        value_name = "SECS"
+    )]
+    pub login_lock_max_secs: u64,
+    /// Failed logins from one client address within the window before it is throttled (0: never).
+    #[arg(
+        long,
+        env = "LATCHKEY_ADDRESS_FAILURE_LIMIT",
+        default_value_t = ThrottlePolicy::default().address_limit,
+        value_name = "N"
+    )]
+    pub address_failure_limit: u32,
+    /// The client-address window, in seconds.
+    #[arg(
+        long,
+        env = "LATCHKEY_ADDRESS_FAILURE_WINDOW_SECS",
+        default_value_t = ThrottlePolicy::default().address_window_secs,
+        value_name = "SECS"
+    )]
+    pub address_failure_window_secs: u64,
+    /// Public sign-ups per client address per hour (0: unlimited).
+    #[arg(
+        long,
+        env = "LATCHKEY_RATE_REGISTER_PER_HOUR",
+        default_value_t = RateLimits::default().register_per_hour,
+        value_name = "N"
+    )]
+    pub rate_register_per_hour: u32,
+    /// Refresh-token exchanges per client address per minute (0: unlimited).
+    #[arg(
+        long,
+        env = "LATCHKEY_RATE_REFRESH_PER_MINUTE",
+        default_value_t = RateLimits::default().refresh_per_minute,
+        value_name = "N"
+    )]
+    pub rate_refresh_per_minute: u32,
+    /// Password changes per client address per hour (0: unlimited).
+    #[arg(
+        long,
+        env = "LATCHKEY_RATE_PASSWORD_PER_HOUR",
+        default_value_t = RateLimits::default().password_per_hour,
+        value_name = "N"
+    )]
+    pub rate_password_per_hour: u32,
+    /// Accept passwords that are on the common-passwords list.
+    #[arg(long, env = "LATCHKEY_NO_PASSWORD_BLOCKLIST")]
+    pub no_password_blocklist: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input with --password-stdin,
+    /// otherwise a random one is generated and printed.
+    Create {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// A role to grant (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Grant the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (id, username, email, active, roles).
+    List {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// Free-text filter over username, email and names.
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many users.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Set a user's password (ends all their sessions).
+    SetPassword {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// Username, email or numeric id.
+        user: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Grant a role to a user (the role is created if needed).
+    Grant {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// Username, email or numeric id.
+        user: String,
+        role: String,
+    },
+    /// Remove a role from a user.
+    Revoke {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// Username, email or numeric id.
+        user: String,
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key. Tokens signed by the old key stay valid until they expire.
+    Rotate {
+        #[command(flatten)]
+        svc: ServiceArgs,
+    },
+}
+
+/// `--mount`'s help, naming the dialects from their registry.
+fn mount_help() -> String {
+    format!(
+        "Move a dialect: NAME=PREFIX (e.g. org-users=/ for a drop-in replacement), or NAME=off. \
+         Repeatable. Dialects: {}; each defaults to /compat/NAME.",
+        crate::dialects::names()
+    )
+}

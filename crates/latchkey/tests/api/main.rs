@@ -1,0 +1,20 @@
+//! Black-box tests of Latchkey over HTTP (and its CLI), each storage-touching test on SQLite
+//! and PostgreSQL. One test binary, so it links once.
+
+mod helpers;
+
+mod audit;
+mod auth;
+mod cli;
+mod conformance;
+mod dialects;
+mod faults;
+mod input;
+mod instances;
+mod ops;
+mod orgs;
+mod regressions;
+mod roles;
+mod scale;
+mod security;
+mod users;
