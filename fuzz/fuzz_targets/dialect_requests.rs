@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use latchkey::core::password::HashParams;
 use latchkey::core::{CoreConfig, Latchkey};
-use latchkey::dialects::Mounts;
+use latchkey::server::HttpOptions;
 use latchkey::http::AppState;
 use latchkey::store::{PoolConfig, Store};
 use libfuzzer_sys::fuzz_target;
@@ -53,7 +53,7 @@ fn world() -> &'static World {
                 hash: HashParams { m_kib: 64, t: 1, p: 1 },
                 ..CoreConfig::default()
             };
-            let svc = Latchkey::new(store, cfg).await.unwrap();
+            let svc = Latchkey::new(std::sync::Arc::new(store), cfg).await.unwrap();
             svc.bootstrap_admin("admin", "admin@example.com", Some("fuzz-admin-password".into()))
                 .await
                 .unwrap();
@@ -61,12 +61,14 @@ fn world() -> &'static World {
                 .login("admin", "fuzz-admin-password", &Default::default())
                 .await
                 .unwrap();
+            let opts = HttpOptions::default();
             let state = AppState {
                 svc,
                 metrics: latchkey::server::metrics_handle(),
                 trusted_proxies: Vec::new().into(),
+                citizen_portal_role_ids: std::sync::Arc::new(opts.citizen_portal_role_ids.clone()),
             };
-            (latchkey::server::app(state, &Mounts::default()), login.tokens.access_token)
+            (latchkey::server::app(state, &opts), login.tokens.access_token)
         });
         World { rt, app, admin }
     })

@@ -221,9 +221,9 @@ impl TokenService {
         let mut loaded = Vec::with_capacity(stored.len());
         for k in stored {
             let der = match (k.private_der.strip_prefix(SEALED_PREFIX), &self.cipher) {
-                (Some(sealed), Some(c)) => c.open(&k.kid, sealed).map_err(|m| {
-                    CoreError::invalid("key_encryption_key", Reason::Config(m))
-                })?,
+                (Some(sealed), Some(c)) => c
+                    .open(&k.kid, sealed)
+                    .map_err(|m| CoreError::invalid("key_encryption_key", Reason::Config(m)))?,
                 (Some(_), None) => {
                     return Err(CoreError::invalid(
                         "key_encryption_key",

@@ -13,20 +13,25 @@ use crate::core::service::NewAccount;
 use crate::core::{roles, Latchkey};
 
 pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
+    let (UserCommand::Create { svc: opts, .. }
+    | UserCommand::List { svc: opts, .. }
+    | UserCommand::SetPassword { svc: opts, .. }
+    | UserCommand::Grant { svc: opts, .. }
+    | UserCommand::Revoke { svc: opts, .. }) = &cmd;
+    let db = opts.db.clone();
+    init_logging(db.log_format);
+    let svc = service(opts, true).await?;
     let op = Latchkey::operator();
+    let admin = svc.admin(&op).map_err(|e| describe(e, &db.database))?;
     match cmd {
         UserCommand::Create {
-            svc: opts,
             username,
             email,
             mut roles,
             admin: grant_admin,
             password_stdin,
+            ..
         } => {
-            let db = &opts.db;
-            init_logging(db.log_format);
-            let svc = service(&opts, true).await?;
-            let admin = svc.admin(&op).map_err(|e| describe(e, &db.database))?;
             if grant_admin {
                 roles.push(roles::ADMIN.to_owned());
             }
@@ -54,15 +59,7 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
             }
             Ok(())
         }
-        UserCommand::List {
-            svc: opts,
-            search,
-            limit,
-        } => {
-            let db = &opts.db;
-            init_logging(db.log_format);
-            let svc = service(&opts, true).await?;
-            let admin = svc.admin(&op).map_err(|e| describe(e, &db.database))?;
+        UserCommand::List { search, limit, .. } => {
             let q = UserQuery {
                 search,
                 ..Default::default()
@@ -89,14 +86,10 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
             Ok(())
         }
         UserCommand::SetPassword {
-            svc: opts,
             user,
             password_stdin,
+            ..
         } => {
-            let db = &opts.db;
-            init_logging(db.log_format);
-            let svc = service(&opts, true).await?;
-            let admin = svc.admin(&op).map_err(|e| describe(e, &db.database))?;
             let id = resolve_user(&svc, &user).await?;
             let (password, generated) = read_password(password_stdin)?;
             admin
@@ -109,15 +102,7 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
             }
             Ok(())
         }
-        UserCommand::Grant {
-            svc: opts,
-            user,
-            role,
-        } => {
-            let db = &opts.db;
-            init_logging(db.log_format);
-            let svc = service(&opts, true).await?;
-            let admin = svc.admin(&op).map_err(|e| describe(e, &db.database))?;
+        UserCommand::Grant { user, role, .. } => {
             let id = resolve_user(&svc, &user).await?;
             let a = admin
                 .assign_role(id, &role, true)
@@ -126,15 +111,7 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
             println!("granted {} to user {id}", a.role);
             Ok(())
         }
-        UserCommand::Revoke {
-            svc: opts,
-            user,
-            role,
-        } => {
-            let db = &opts.db;
-            init_logging(db.log_format);
-            let svc = service(&opts, true).await?;
-            let admin = svc.admin(&op).map_err(|e| describe(e, &db.database))?;
+        UserCommand::Revoke { user, role, .. } => {
             let id = resolve_user(&svc, &user).await?;
             admin
                 .unassign_role(id, &role)

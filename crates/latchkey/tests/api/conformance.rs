@@ -98,8 +98,9 @@ story!(case_folded_names_are_unique_under_concurrency, |s| {
         }
     }
     assert_eq!(won, 1);
+    let winner = s.get_user_by_login(&fold("ZOË")).await.unwrap().unwrap();
     let e = s
-        .insert_user(&new_user("other", "Z0@EXAMPLE.com"), &[], None)
+        .insert_user(&new_user("other", &winner.email.to_uppercase()), &[], None)
         .await
         .unwrap_err();
     assert!(

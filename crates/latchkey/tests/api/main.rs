@@ -11,6 +11,7 @@ mod dialects;
 mod faults;
 mod input;
 mod instances;
+mod layers;
 mod ops;
 mod orgs;
 mod regressions;
