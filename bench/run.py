@@ -378,6 +378,13 @@ def run(args):
         results["refresh"] = wrk(lk("/v1/auth/refresh"), "refresh.lua", 16, 16, secs, env={"BENCH_REFRESH": "|".join(refresh_tokens)})
         log(f"refresh {results['refresh']['rps']:.0f}/s p99 {results['refresh']['p99_ms']:.2f} ms")
 
+        # Client credentials: one machine client, HTTP Basic, c=16.
+        st, raw = http("POST", lk("/v1/clients"), {"name": "bench machine", "grant_types": ["client_credentials"], "scopes": ["bench:read"]}, token=admin_token)
+        body = must(200 if st == 201 else st, raw, "register a machine client")
+        basic = "Basic " + base64.b64encode(f"{body['client_id']}:{body['client_secret']}".encode()).decode()
+        results["client_credentials"] = wrk(lk("/oauth/token"), "client_credentials.lua", 16, 2, secs, env={"BENCH_BASIC": basic})
+        log(f"client credentials {results['client_credentials']['rps']:.0f}/s p99 {results['client_credentials']['p99_ms']:.2f} ms")
+
         # Login storm beside the read test.
         storm = wrk(
             lk("/v1/auth/login"), "login.lua", 32, 1, secs + 2, env={"BENCH_USERS": "|".join(names), "BENCH_PASSWORD": PASSWORD}, background=True
@@ -471,6 +478,12 @@ def table(mode, r):
         ),
         ("refresh: `POST /v1/auth/refresh` (rotation), c=16", f"{r['refresh']['rps']:,.0f}/s", f"{r['refresh']['p50_ms']:.2f}", f"{r['refresh']['p99_ms']:.2f}"),
         (
+            "client credentials: `POST /oauth/token` (HTTP Basic), c=16",
+            f"{r['client_credentials']['rps']:,.0f}/s",
+            f"{r['client_credentials']['p50_ms']:.2f}",
+            f"{r['client_credentials']['p99_ms']:.2f}",
+        ),
+        (
             "read during a login storm (c=64 reads + c=32 logins)",
             f"{r['storm_read']['rps']:,.0f} req/s beside {r['storm_login']['rps']:.1f} logins/s",
             f"{r['storm_read']['p50_ms']:.2f}",
@@ -529,6 +542,7 @@ def final_line(r):
         f"read_p99_ms={r['read']['p99_ms']:.2f} "
         f"login_ceiling_ratio={r['login']['rps'] / r['login_ceiling']:.2f} "
         f"refresh_rps={r['refresh']['rps']:.0f} "
+        f"client_credentials_rps={r['client_credentials']['rps']:.0f} "
         f"storm_read_p99_ms={r['storm_read']['p99_ms']:.2f} "
         f"list_p99_ms={r['list']['p99_ms']:.2f} "
         f"deep_page_p99_ms={r['deep']['p99_ms']:.2f} "

@@ -14,6 +14,7 @@ pub enum Entity {
     Assignment,
     Organization,
     Session,
+    Client,
 }
 
 impl Entity {
@@ -24,6 +25,7 @@ impl Entity {
             Entity::Assignment => "role assignment",
             Entity::Organization => "organization",
             Entity::Session => "session",
+            Entity::Client => "client",
         }
     }
 }
@@ -118,6 +120,26 @@ pub enum Reason {
     BuiltinDelete,
     /// An administrator tried to disable their own account.
     SelfDisable,
+    /// Not an absolute URI Latchkey can redirect to exactly (no fragment, no user info).
+    UriMalformed,
+    /// Plain `http` off the loopback interface, or a scheme a confidential client may not use.
+    UriInsecure,
+    /// More than `max` entries.
+    TooMany {
+        max: usize,
+    },
+    /// Not an RFC 6749 scope token.
+    ScopeFormat,
+    /// A grant type Latchkey does not offer (OAuth 2.1 has no implicit or password grant).
+    UnsupportedGrant,
+    /// Needed by the named grant type.
+    RequiredFor(&'static str),
+    /// A public client cannot use the client-credentials grant: it has no credentials.
+    PublicClientCredentials,
+    /// A signing algorithm Latchkey does not offer.
+    UnsupportedAlg,
+    /// A public client has no secret to rotate.
+    PublicClientSecret,
     /// Operator configuration (database URL, keys): the text says what is wrong.
     Config(String),
 }
@@ -147,6 +169,25 @@ impl std::fmt::Display for Reason {
             Reason::BuiltinRename => f.write_str("built-in roles cannot be renamed"),
             Reason::BuiltinDelete => f.write_str("built-in roles cannot be deleted"),
             Reason::SelfDisable => f.write_str("you cannot disable your own account"),
+            Reason::UriMalformed => {
+                f.write_str("must be an absolute URI without a fragment or user info")
+            }
+            Reason::UriInsecure => f.write_str(
+                "must be https (http only on a loopback host; private-use schemes only for public clients)",
+            ),
+            Reason::TooMany { max } => write!(f, "must have at most {max} entries"),
+            Reason::ScopeFormat => {
+                f.write_str("must be 1 to 128 printable ASCII characters without space, '\"' or '\\'")
+            }
+            Reason::UnsupportedGrant => f.write_str(
+                "must be authorization_code, refresh_token or client_credentials",
+            ),
+            Reason::RequiredFor(what) => write!(f, "is required for {what}"),
+            Reason::PublicClientCredentials => {
+                f.write_str("client_credentials needs a confidential client")
+            }
+            Reason::UnsupportedAlg => f.write_str("must be RS256, ES256 or EdDSA"),
+            Reason::PublicClientSecret => f.write_str("is a public client, which has no secret"),
             Reason::Config(text) => f.write_str(text),
         }
     }
@@ -188,6 +229,9 @@ pub enum CoreError {
     /// The database cannot be reached right now.
     #[error("service unavailable")]
     Unavailable,
+    /// An OAuth protocol refusal (the token endpoint's `error`).
+    #[error("oauth: {}", .0.code())]
+    OAuth(crate::oauth::OAuthError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

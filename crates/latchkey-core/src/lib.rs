@@ -5,6 +5,7 @@
 //! - [`service`]: [`Latchkey`], one file per capability; [`access`]: who may do what
 //! - [`ports`]: the storage traits that `latchkey-store` implements
 //! - [`model`], [`error`], [`validate`], [`roles`]: the domain
+//! - [`oauth`]: registered clients of the OAuth 2.1 / OpenID provider
 //! - [`password`], [`tokens`], [`cache`], [`limits`], [`audit`]: the services' parts
 
 pub mod access;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod limits;
 pub mod model;
+pub mod oauth;
 pub mod password;
 pub mod ports;
 pub mod roles;

@@ -13,6 +13,8 @@ use crate::cache::Invalidation;
 use crate::error::CoreResult;
 use crate::limits::Counters;
 use crate::model::*;
+use crate::oauth::clients::Registration;
+use crate::oauth::Client;
 use crate::tokens::StoredKey;
 
 /// A write's result and the invalidations its transaction recorded (and, on PostgreSQL,
@@ -231,6 +233,27 @@ pub trait KeyStore: Send + Sync {
     async fn prune_keys(&self, before: Timestamp) -> CoreResult<u64>;
 }
 
+/// Registered OAuth clients. Read from the database at each use, so a client created or
+/// changed on one instance works on every instance at once.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a registration under `id`, with the digest of its secret if it has one.
+    async fn create_client(
+        &self,
+        id: &str,
+        r: &Registration,
+        secret_digest: Option<&str>,
+    ) -> CoreResult<()>;
+    async fn get_client(&self, id: &str) -> CoreResult<Option<Client>>;
+    /// The client and its secret's digest, for client authentication.
+    async fn client_credentials(&self, id: &str) -> CoreResult<Option<(Client, Option<String>)>>;
+    /// Clients by creation, and how many there are.
+    async fn list_clients(&self, offset: u64, limit: u64) -> CoreResult<(Vec<Client>, u64)>;
+    async fn update_client(&self, id: &str, r: &Registration) -> CoreResult<()>;
+    async fn set_client_secret(&self, id: &str, secret_digest: &str) -> CoreResult<()>;
+    async fn delete_client(&self, id: &str) -> CoreResult<()>;
+}
+
 /// Pushed invalidations (PostgreSQL's LISTEN); the poll of [`SyncStore::invalidations_since`]
 /// bounds staleness when one is lost.
 #[async_trait]
@@ -252,7 +275,15 @@ pub trait SyncStore: Send + Sync {
 
 /// Everything the services need of a database.
 pub trait Storage:
-    UserStore + RoleStore + OrgStore + SessionStore + AuditStore + KeyStore + SyncStore + Counters
+    UserStore
+    + RoleStore
+    + OrgStore
+    + SessionStore
+    + AuditStore
+    + KeyStore
+    + ClientStore
+    + SyncStore
+    + Counters
 {
 }
 
@@ -263,6 +294,7 @@ impl<T> Storage for T where
         + SessionStore
         + AuditStore
         + KeyStore
+        + ClientStore
         + SyncStore
         + Counters
 {

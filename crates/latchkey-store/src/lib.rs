@@ -18,6 +18,7 @@
 
 mod audit;
 pub mod backend;
+mod clients;
 mod keys;
 mod orgs;
 pub mod redis;

@@ -21,6 +21,9 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpAddr]>,
     /// citizen-portal's role-id namespace.
     pub citizen_portal_role_ids: Arc<RoleIds>,
+    /// Where browsers and clients reach Latchkey (no trailing slash): every absolute link
+    /// Latchkey gives out starts with it.
+    pub public_url: Arc<str>,
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive), if any.

@@ -384,6 +384,8 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     /// citizen-portal's role-id namespace (its origin's seeded ids by default).
     pub citizen_portal_role_ids: RoleIds,
+    /// Where browsers and clients reach Latchkey; `None`: `http://` and the bound address.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpOptions {
@@ -394,7 +396,31 @@ impl Default for HttpOptions {
             cors_origins: Vec::new(),
             citizen_portal_role_ids: RoleIds::parse(RoleIds::CITIZEN_PORTAL)
                 .expect("the built-in citizen-portal role ids parse"),
+            public_url: None,
         }
+    }
+}
+
+/// Checks a public URL: `http://` or `https://`, a host, an optional port and path, no query,
+/// fragment or user info; a trailing slash is dropped.
+pub fn public_url(raw: &str) -> Result<String, String> {
+    let s = raw.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or("");
+        !host.is_empty()
+            && !host.contains('@')
+            && !r.contains(['?', '#'])
+            && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "invalid public URL '{raw}': expected http(s)://host[:port][/path], without a query or fragment"
+        ))
     }
 }
 
@@ -470,11 +496,16 @@ pub async fn serve(
     opts: &HttpOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let public_url = match &opts.public_url {
+        Some(u) => u.clone(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
     let state = AppState {
         svc: svc.clone(),
         metrics: metrics_handle(),
         trusted_proxies: opts.trusted_proxies.clone().into(),
         citizen_portal_role_ids: Arc::new(opts.citizen_portal_role_ids.clone()),
+        public_url: public_url.into(),
     };
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
     let app = app(state, opts);

@@ -8,9 +8,13 @@
 //! - `passwords`: changing and resetting passwords
 //! - `roles`: roles and role assignments
 //! - `orgs`: organizations and membership
+//! - `clients`: OAuth client registration
+//! - `oauth`: client authentication and the token endpoint's grants
 //! - `sync`: keeping this instance's caches in step with the database
 
 mod accounts;
+mod clients;
+mod oauth;
 mod orgs;
 mod passwords;
 mod roles;
@@ -20,6 +24,8 @@ mod sync;
 use std::sync::Arc;
 
 pub use accounts::{Bootstrapped, NewAccount, SignupPolicy, UserPatch};
+pub use clients::CreatedClient;
+pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken};
 pub use sessions::{IssuedTokens, LoginOutcome};
 
 use crate::access::Admin;

@@ -16,7 +16,7 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-fn ts(t: Timestamp) -> String {
+pub fn ts(t: Timestamp) -> String {
     t.to_rfc3339()
 }
 

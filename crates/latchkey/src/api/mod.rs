@@ -4,7 +4,9 @@
 
 mod audit;
 mod auth;
+mod clients;
 pub mod dto;
+mod oauth;
 mod ops;
 mod orgs;
 pub mod problem;
@@ -38,6 +40,8 @@ use problem::Problem;
         (name = "roles", description = "Roles and role assignments (admins)"),
         (name = "organizations", description = "Organizations and membership (admins)"),
         (name = "audit", description = "The security event log (admins)"),
+        (name = "clients", description = "OAuth 2.1 / OpenID Connect client registration (admins)"),
+        (name = "oauth", description = "The OAuth 2.1 token endpoint and server metadata (form requests, RFC 6749 errors)"),
         (name = "operations", description = "Health, readiness, metrics, keys")
     )
 )]
@@ -69,6 +73,8 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(orgs::router())
         .merge(ops::router())
         .merge(audit::router())
+        .merge(clients::router())
+        .merge(oauth::router())
         .split_for_parts()
 }
 

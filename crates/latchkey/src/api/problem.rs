@@ -216,6 +216,8 @@ impl From<CoreError> for Problem {
                 "Service unavailable",
                 "the database is unreachable; try again shortly",
             ),
+            // Only the OAuth endpoints produce these, and they answer in the protocol's JSON.
+            CoreError::OAuth(o) => Problem::invalid_parameter(o.description()),
             CoreError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Problem::new(

@@ -39,6 +39,76 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage OAuth 2.1 / OpenID Connect clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. Prints its id and, for a confidential client, its secret (shown
+    /// once; stored hashed).
+    Create {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        #[arg(long)]
+        name: String,
+        /// A redirect URI, compared exactly (repeatable; required for authorization_code).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (browser or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// authorization_code, refresh_token or client_credentials (repeatable; default
+        /// authorization_code and refresh_token).
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// A scope the client may ask for (repeatable; default openid profile email
+        /// offline_access roles).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Skip the consent page for this client.
+        #[arg(long)]
+        first_party: bool,
+        /// How its ID tokens are signed: RS256 (default), ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+        /// Print {"client_id": …, "client_secret": …} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registered clients.
+    List {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client's registration (never its secret).
+    Show {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        client_id: String,
+    },
+    /// Give a confidential client a new secret; the old one stops working at once.
+    RotateSecret {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        client_id: String,
+        /// Print {"client_id": …, "client_secret": …} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Delete {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +212,10 @@ pub struct ServeArgs {
     /// Keep failed-login counters in Redis (redis://host:port/db) instead of the database.
     #[arg(long = "redis", env = "LATCHKEY_REDIS_URL", value_name = "URL")]
     pub redis: Option<String>,
+    /// Where browsers and clients reach Latchkey (the OpenID issuer and every absolute link
+    /// it gives out). Default: http:// and the listen address.
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
     /// citizen-portal's role ids, as ROLE=ID pairs: its front-ends hardcode the origin's
     /// seeded ids. Other roles get their native id plus the largest id given here.
     #[arg(
@@ -193,9 +267,10 @@ pub struct CoreArgs {
         value_name = "N"
     )]
     pub argon2_parallelism: u32,
-    /// Token issuer (`iss`).
-    #[arg(long, env = "LATCHKEY_ISSUER", default_value_t = CoreConfig::default().issuer)]
-    pub issuer: String,
+    /// Token issuer (`iss`) — an override: by default it is the public URL (`--public-url`),
+    /// as OpenID Connect requires.
+    #[arg(long, env = "LATCHKEY_ISSUER")]
+    pub issuer: Option<String>,
     /// Token audience (`aud`).
     #[arg(long, env = "LATCHKEY_AUDIENCE", default_value_t = CoreConfig::default().audience)]
     pub audience: String,

@@ -12,7 +12,13 @@ use crate::core::{CoreConfig, Latchkey};
 use crate::store::{PoolConfig, Store};
 
 impl CoreArgs {
-    pub fn to_config(&self, allow_registration: bool) -> Result<CoreConfig, String> {
+    /// The core's configuration; `public_url` (where the server is reached) is the issuer
+    /// unless `--issuer` overrides it.
+    pub fn to_config(
+        &self,
+        allow_registration: bool,
+        public_url: Option<&str>,
+    ) -> Result<CoreConfig, String> {
         let hash = HashParams {
             m_kib: self.argon2_memory_kib,
             t: self.argon2_iterations,
@@ -23,7 +29,11 @@ impl CoreArgs {
             return Err("token and session lifetimes must be at least 1 second".into());
         }
         Ok(CoreConfig {
-            issuer: self.issuer.clone(),
+            issuer: self
+                .issuer
+                .clone()
+                .or_else(|| public_url.map(str::to_owned))
+                .unwrap_or_else(|| CoreConfig::default().issuer),
             audience: self.audience.clone(),
             access_ttl_secs: self.access_ttl,
             session_idle_secs: self.session_idle,
@@ -69,7 +79,7 @@ pub(super) async fn service(
     args: &ServiceArgs,
     allow_registration: bool,
 ) -> Result<Arc<Latchkey>, Fatal> {
-    let cfg = args.core.to_config(allow_registration)?;
+    let cfg = args.core.to_config(allow_registration, None)?;
     let store = open(&args.db).await?;
     Latchkey::new(Arc::new(store), cfg)
         .await

@@ -6,15 +6,17 @@
 //! - `config`: flags to the core's configuration and the database, shared by every command
 //! - `serve`: the server's start-up and shutdown
 //! - `operator`: the commands an operator runs against the database
+//! - `clients`: `latchkey client …`, OAuth client registration
 
 mod args;
+mod clients;
 mod config;
 mod operator;
 mod serve;
 
 pub use args::*;
 
-use crate::core::error::CoreError;
+use crate::core::error::{CoreError, Reason};
 use crate::store::redact_url;
 
 /// A failure that ends the process with one line on stderr.
@@ -30,7 +32,11 @@ impl From<String> for Fatal {
 pub(crate) fn describe(e: CoreError, db: &str) -> Fatal {
     match e {
         CoreError::Unavailable => Fatal(format!("cannot reach the database at {}", redact_url(db))),
-        CoreError::Invalid { reason, .. } => Fatal(reason.to_string()),
+        CoreError::Invalid {
+            reason: Reason::Config(text),
+            ..
+        } => Fatal(text),
+        CoreError::Invalid { field, reason } => Fatal(format!("{field} {reason}")),
         CoreError::Conflict(f) => Fatal(format!("{} already exists", f.as_str())),
         CoreError::NotFound(what) => Fatal(format!("{} not found", what.as_str())),
         CoreError::Internal(e) => Fatal(format!("{e:#}")),
@@ -54,5 +60,6 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
         Command::User(cmd) => operator::user(cmd).await,
         Command::Audit(cmd) => operator::audit(cmd).await,
         Command::Keys(cmd) => operator::keys(cmd).await,
+        Command::Client(cmd) => clients::run(cmd).await,
     }
 }

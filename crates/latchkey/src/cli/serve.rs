@@ -14,8 +14,7 @@ use crate::store::redact_url;
 pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     let db = &args.service.db;
     init_logging(db.log_format);
-    let cfg = args.service.core.to_config(!args.no_registration)?;
-    let http = crate::server::HttpOptions {
+    let mut http = crate::server::HttpOptions {
         mounts: crate::dialects::Mounts::parse(&args.mounts, &crate::server::root_routes())?,
         trusted_proxies: args
             .trusted_proxies
@@ -25,6 +24,12 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         cors_origins: args.cors_origins.clone(),
         citizen_portal_role_ids: RoleIds::parse(&args.citizen_portal_role_ids)
             .map_err(|e| Fatal(format!("--citizen-portal-role-ids: {e}")))?,
+        public_url: args
+            .public_url
+            .as_deref()
+            .map(crate::server::public_url)
+            .transpose()
+            .map_err(|e| Fatal(format!("--public-url: {e}")))?,
     };
     http.validate()?;
     let addr: SocketAddr = args.listen.parse().map_err(|_| {
@@ -38,6 +43,15 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Fatal(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    let public = http
+        .public_url
+        .get_or_insert_with(|| format!("http://{bound}"))
+        .clone();
+    let cfg = args
+        .service
+        .core
+        .to_config(!args.no_registration, Some(&public))?;
     let store = Arc::new(open(db).await?);
     let counters: Option<Arc<dyn crate::core::limits::Counters>> = match &args.redis {
         Some(url) => Some(Arc::new(

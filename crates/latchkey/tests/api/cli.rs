@@ -322,3 +322,221 @@ async fn signing_keys_can_be_sealed_at_rest() {
     let (ok, err) = run(Some(kek), &["keys", "rotate"]);
     assert!(ok, "{err}");
 }
+
+fn latchkey_with(
+    db: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    cmd.args(args)
+        .env("LATCHKEY_DATABASE_URL", db)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn latchkey");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn operator_settings(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let create = |name: &str, pw: &str, env: &[(&str, &str)]| {
+            latchkey_with(
+                &url,
+                &[
+                    "user",
+                    "create",
+                    "--username",
+                    name,
+                    "--email",
+                    &format!("{name}@example.com"),
+                    "--password-stdin",
+                ],
+                env,
+                Some(&format!("{pw}\n")),
+            )
+        };
+        // The blocklist applies as in `serve`, and its switch works here too.
+        let (ok, _, err) = create("ann", "password", &[]);
+        assert!(!ok);
+        assert!(err.contains("too common"), "{err}");
+        let (ok, _, err) = create(
+            "ann",
+            "password",
+            &[("LATCHKEY_NO_PASSWORD_BLOCKLIST", "true")],
+        );
+        assert!(ok, "{err}");
+        // The argon2 parameters are the configured ones.
+        let (ok, _, err) = create(
+            "bob",
+            "a fine long password",
+            &[
+                ("LATCHKEY_ARGON2_MEMORY_KIB", "128"),
+                ("LATCHKEY_ARGON2_ITERATIONS", "3"),
+            ],
+        );
+        assert!(ok, "{err}");
+        // Out-of-range settings are refused before anything is written.
+        let (ok, _, err) = create(
+            "cat",
+            "a fine long password",
+            &[("LATCHKEY_ARGON2_MEMORY_KIB", "1")],
+        );
+        assert!(!ok);
+        assert!(err.to_lowercase().contains("memory"), "{err}");
+    })
+    .await
+    .unwrap();
+    let store = latchkey::store::Store::connect(&db.url, latchkey::store::PoolConfig::default())
+        .await
+        .unwrap();
+    let bob = store.get_user_by_login("bob").await.unwrap().unwrap();
+    let hash = store.password_hash(bob.id).await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=128,t=3,p=1$"), "{hash}");
+    assert!(store.get_user_by_login("cat").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_honour_the_core_settings_on_sqlite() {
+    operator_settings(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_honour_the_core_settings_on_postgres() {
+    operator_settings(Backend::Postgres).await;
+}
+
+async fn clients_from_the_cli(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    // A running instance first: what the CLI registers must work there at once.
+    let inst = Instance::start(&db.url, test_config()).await;
+    let url = db.url.clone();
+    let (id, secret) = tokio::task::spawn_blocking(move || {
+        let (ok, out, err) = latchkey(
+            &url,
+            &[
+                "client",
+                "create",
+                "--name",
+                "Nightly export",
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "export:run",
+                "--json",
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+        assert_eq!(v.as_object().unwrap().len(), 2, "{out}");
+        let id = v["client_id"].as_str().unwrap().to_owned();
+        let secret = v["client_secret"].as_str().unwrap().to_owned();
+        let (ok, out, _) = latchkey(&url, &["client", "list"], None);
+        assert!(ok);
+        assert!(
+            out.contains(&id) && out.contains("Nightly export") && !out.contains(&secret),
+            "{out}"
+        );
+        let (ok, out, _) = latchkey(&url, &["client", "show", &id], None);
+        assert!(ok);
+        assert!(
+            out.contains("export:run") && !out.contains(&secret),
+            "{out}"
+        );
+        // A public client prints no secret; a code-flow client needs a redirect URI.
+        let (ok, out, err) = latchkey(
+            &url,
+            &[
+                "client",
+                "create",
+                "--name",
+                "SPA",
+                "--public",
+                "--redirect-uri",
+                "https://spa.example/cb",
+                "--json",
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        assert!(!out.contains("client_secret"), "{out}");
+        let (ok, _, err) = latchkey(&url, &["client", "create", "--name", "Web"], None);
+        assert!(!ok);
+        assert!(err.contains("redirect_uri"), "{err}");
+        let (ok, _, err) = latchkey(&url, &["client", "show", "lk_nope"], None);
+        assert!(!ok);
+        assert!(err.contains("client not found"), "{err}");
+        (id, secret)
+    })
+    .await
+    .unwrap();
+    let grant = |secret: String| {
+        let (base, id) = (inst.base.clone(), id.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/oauth/token"))
+                .basic_auth(id, Some(secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(grant(secret.clone()).await, 200);
+    // Rotated from the CLI: the old secret stops on the running instance.
+    let (url, cid) = (db.url.clone(), id.clone());
+    let fresh = tokio::task::spawn_blocking(move || {
+        let (ok, out, err) = latchkey(&url, &["client", "rotate-secret", &cid, "--json"], None);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v["client_secret"].as_str().unwrap().to_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(grant(secret).await, 401);
+    assert_eq!(grant(fresh.clone()).await, 200);
+    let (url, cid) = (db.url.clone(), id.clone());
+    tokio::task::spawn_blocking(move || {
+        let (ok, _, err) = latchkey(&url, &["client", "delete", &cid], None);
+        assert!(ok, "{err}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(grant(fresh).await, 401);
+    inst.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_registered_from_the_cli_work_at_once_on_sqlite() {
+    clients_from_the_cli(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_registered_from_the_cli_work_at_once_on_postgres() {
+    clients_from_the_cli(Backend::Postgres).await;
+}

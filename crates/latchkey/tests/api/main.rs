@@ -12,6 +12,7 @@ mod faults;
 mod input;
 mod instances;
 mod layers;
+mod oauth;
 mod ops;
 mod orgs;
 mod regressions;

@@ -79,6 +79,14 @@ async fn the_openapi_document_describes_every_route() {
         ("/openapi.json", "get"),
         ("/docs", "get"),
         ("/v1/audit", "get"),
+        ("/v1/clients", "get"),
+        ("/v1/clients", "post"),
+        ("/v1/clients/{client_id}", "get"),
+        ("/v1/clients/{client_id}", "patch"),
+        ("/v1/clients/{client_id}", "delete"),
+        ("/v1/clients/{client_id}/rotate-secret", "post"),
+        ("/oauth/token", "post"),
+        ("/.well-known/oauth-authorization-server", "get"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {

@@ -1,0 +1,313 @@
+//! The OAuth 2.1 endpoints at the root: the token endpoint (`/oauth/token`) and the
+//! authorization server metadata (RFC 8414). They speak the protocol's own wire: form-encoded
+//! requests, JSON answers, errors as `{"error", "error_description"}` (RFC 6749 §5.2), not the
+//! native API's problem documents. The rules are the core's (`service::oauth`).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::CoreError;
+use crate::core::oauth::OAuthError;
+use crate::core::service::{ClientAuth, ClientAuthMethod};
+use crate::http::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(metadata))
+}
+
+/// A token endpoint error (RFC 6749 §5.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    #[schema(example = "invalid_client")]
+    pub error: &'static str,
+    pub error_description: &'static str,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// `Bearer`
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+}
+
+/// The token request's form (`application/x-www-form-urlencoded`).
+#[derive(Debug, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form in OpenAPI; the handler reads the pairs itself to refuse repeats"
+)]
+pub struct TokenRequest {
+    /// `client_credentials`
+    pub grant_type: String,
+    /// Space-separated scopes; default: every API scope the client is registered for.
+    pub scope: Option<String>,
+    /// With `client_secret_post` (or a public client).
+    pub client_id: Option<String>,
+    /// With `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+/// The protocol's answer to a refusal: 400, or 401 for a client that failed to
+/// authenticate (with `WWW-Authenticate` when it tried HTTP Basic, RFC 6749 §5.2).
+fn oauth_error(e: OAuthError, basic: bool) -> Response {
+    let status = if e == OAuthError::InvalidClient {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let body = OAuthErrorBody {
+        error: e.code(),
+        error_description: e.description(),
+    };
+    let mut r = (status, axum::Json(body)).into_response();
+    if e == OAuthError::InvalidClient && basic {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"latchkey\", charset=\"UTF-8\""),
+        );
+    }
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// Core outcomes at the token endpoint, in the protocol's words.
+fn core_error(e: CoreError, basic: bool) -> Response {
+    let (status, error, description) = match e {
+        CoreError::OAuth(o) => return oauth_error(o, basic),
+        CoreError::RateLimited { retry_after } => {
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(OAuthErrorBody {
+                    error: "slow_down",
+                    error_description: "too many requests; retry later",
+                }),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        CoreError::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the service is unavailable; retry later",
+        ),
+        other => {
+            crate::dialects::wire::log_internal(&other);
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the server could not complete the request",
+            )
+        }
+    };
+    (
+        status,
+        axum::Json(OAuthErrorBody {
+            error,
+            error_description: description,
+        }),
+    )
+        .into_response()
+}
+
+/// `Authorization: Basic` credentials: base64 of the form-urlencoded id and secret, joined by
+/// a colon (RFC 6749 §2.3.1). `Err` when the header is there but is not that.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = OAuthError::InvalidClient;
+    let value = value.to_str().map_err(|_| bad)?.trim();
+    let (scheme, encoded) = value.split_once(' ').ok_or(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad)?;
+    let (id, secret) = decoded.split_once(':').ok_or(bad)?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| bad)?;
+        Ok(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+/// The form's parameters, each at most once (RFC 6749 §3.2).
+fn form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::InvalidRequest("the body is not a valid form"))?;
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(p, _)| p == k) {
+            return Err(OAuthError::InvalidRequest("a parameter is repeated"));
+        }
+    }
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(OAuthError::InvalidRequest(
+            "a parameter holds a NUL character",
+        ));
+    }
+    Ok(pairs)
+}
+
+/// How the client authenticated: Basic, the form, or (a public client) its id alone. More
+/// than one way at once is refused (RFC 6749 §2.3).
+fn client_auth(
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<ClientAuth, (OAuthError, bool)> {
+    let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
+    let basic = basic_credentials(headers).map_err(|e| (e, true))?;
+    let (form_id, form_secret) = (get("client_id"), get("client_secret"));
+    match basic {
+        Some((id, secret)) => {
+            if form_secret.is_some() || form_id.as_ref().is_some_and(|f| *f != id) {
+                return Err((
+                    OAuthError::InvalidRequest("use one client authentication method"),
+                    true,
+                ));
+            }
+            Ok(ClientAuth {
+                client_id: id,
+                secret: Some(secret),
+                method: ClientAuthMethod::Basic,
+            })
+        }
+        None => {
+            // No client id at all: the core refuses (and audits) it like any other failure.
+            let id = form_id.unwrap_or_default();
+            Ok(match form_secret {
+                Some(secret) => ClientAuth {
+                    client_id: id,
+                    secret: Some(secret),
+                    method: ClientAuthMethod::Post,
+                },
+                None => ClientAuth {
+                    client_id: id,
+                    secret: None,
+                    method: ClientAuthMethod::None,
+                },
+            })
+        }
+    }
+}
+
+/// The token endpoint (RFC 6749 §3.2): the `client_credentials` grant, with
+/// `client_secret_basic` or `client_secret_post` client authentication.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token", body = TokenResponse),
+        (status = 400, description = "A refused request (RFC 6749 §5.2)", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
+async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return oauth_error(e, false),
+    };
+    let auth = match client_auth(&headers, &params) {
+        Ok(a) => a,
+        Err((e, basic)) => return oauth_error(e, basic),
+    };
+    let basic = auth.method == ClientAuthMethod::Basic;
+    let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
+    let outcome = match get("grant_type") {
+        None => Err(CoreError::OAuth(OAuthError::InvalidRequest(
+            "grant_type is required",
+        ))),
+        Some("client_credentials") => st.svc.client_credentials_grant(&auth, get("scope")).await,
+        Some(_) => {
+            // Authenticate first: an unknown client learns nothing about grant types.
+            match st.svc.authenticate_client(&auth).await {
+                Ok(_) => Err(CoreError::OAuth(OAuthError::UnsupportedGrantType)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match outcome {
+        Ok(t) => {
+            let mut r = axum::Json(TokenResponse {
+                access_token: t.access_token,
+                token_type: "Bearer",
+                expires_in: t.expires_in,
+                scope: t.scope,
+            })
+            .into_response();
+            r.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(e) => core_error(e, basic),
+    }
+}
+
+/// Authorization server metadata (RFC 8414).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub grant_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// No authorization endpoint yet: no response type.
+    pub response_types_supported: Vec<&'static str>,
+    pub service_documentation: String,
+}
+
+/// What this authorization server offers (RFC 8414): today the token endpoint and the
+/// client-credentials grant.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, description = "The metadata", body = ServerMetadata)))]
+async fn metadata(State(st): State<AppState>) -> impl IntoResponse {
+    let base: &str = &st.public_url;
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(ServerMetadata {
+            issuer: st.svc.tokens().issuer().to_owned(),
+            token_endpoint: format!("{base}/oauth/token"),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            grant_types_supported: vec!["client_credentials"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            response_types_supported: vec![],
+            service_documentation: format!("{base}/docs"),
+        }),
+    )
+}
