@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests of each crate and the black-box suite on SQLite and PostgreSQL.
+# Runs every test: unit tests of each crate, the black-box suite on SQLite and PostgreSQL,
+# and the interoperability suite (openid-client, a certified OpenID relying-party library,
+# against the built server; Node and `npm ci` from the committed lock file).
 # Makes sure a local PostgreSQL and Redis are running first (scripts/services.sh installs
 # them from Debian's packages if the machine has none). LATCHKEY_TEST_PG_URL / LATCHKEY_TEST_REDIS_URL point
 # elsewhere. Under CI=true those tests fail, rather than skip, when a server cannot be reached;
@@ -13,6 +15,22 @@ mkdir -p target/tmp
 rm -f "$skips"
 status=0
 cargo test --workspace --locked "$@" || status=$?
+
+# The interoperability suite needs the binary the black-box tests built.
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+    if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        (cd interop/openid-client && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || status=$?
+        if [ "$status" -eq 0 ]; then
+            LATCHKEY_BIN="$PWD/target/debug/latchkey" node --test interop/openid-client/ || status=$?
+        fi
+    elif [ "${CI:-}" = "true" ]; then
+        echo "test.sh: Node.js and npm are required under CI=true for the openid-client suite" >&2
+        status=1
+    else
+        printf 'interop/openid-client\tNode.js or npm not installed\n' >> "$skips"
+    fi
+fi
+
 if [ -s "$skips" ]; then
     n=$(wc -l < "$skips")
     echo

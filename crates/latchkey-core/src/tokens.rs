@@ -91,6 +91,17 @@ pub struct ClientClaims {
     pub jti: String,
 }
 
+/// A verified token of either kind.
+#[derive(Debug, Clone)]
+pub enum Inspected {
+    User {
+        user: UserId,
+        session: SessionId,
+        claims: Claims,
+    },
+    Client(ClientClaims),
+}
+
 /// What a verified token says.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -370,6 +381,41 @@ impl TokenService {
     }
 
     fn verify_signed(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let claims: Claims = self.decode_verified(token)?;
+        let user_id = claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| AuthFailure::Malformed)?;
+        Ok(Verified {
+            user_id: UserId(user_id),
+            session_id: SessionId(claims.sid),
+            expires_at: claims.exp,
+        })
+    }
+
+    /// A token of either kind (a user's, or a client's own), checked as [`Self::verify`]
+    /// checks a user's: signature, algorithm, type, issuer, audience, expiry.
+    pub fn inspect(&self, token: &str) -> Result<Inspected, AuthFailure> {
+        let raw: serde_json::Value = self.decode_verified(token)?;
+        if raw.get("sid").is_some() {
+            let c: Claims = serde_json::from_value(raw).map_err(|_| AuthFailure::Malformed)?;
+            let user = c.sub.parse::<i64>().map_err(|_| AuthFailure::Malformed)?;
+            Ok(Inspected::User {
+                user: UserId(user),
+                session: SessionId(c.sid.clone()),
+                claims: c,
+            })
+        } else {
+            let c: ClientClaims =
+                serde_json::from_value(raw).map_err(|_| AuthFailure::Malformed)?;
+            Ok(Inspected::Client(c))
+        }
+    }
+
+    fn decode_verified<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<T, AuthFailure> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthFailure::BadSignature);
@@ -388,7 +434,7 @@ impl TokenService {
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v).map_err(|e| {
+        let data = jsonwebtoken::decode::<T>(token, &key.decoding, &v).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => AuthFailure::Expired,
@@ -398,16 +444,7 @@ impl TokenService {
                 _ => AuthFailure::Malformed,
             }
         })?;
-        let user_id = data
-            .claims
-            .sub
-            .parse::<i64>()
-            .map_err(|_| AuthFailure::Malformed)?;
-        Ok(Verified {
-            user_id: UserId(user_id),
-            session_id: SessionId(data.claims.sid),
-            expires_at: data.claims.exp,
-        })
+        Ok(data.claims)
     }
 
     /// Public keys still in use: the active ones and retired ones whose tokens may not have

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub use accounts::{Bootstrapped, NewAccount, SignupPolicy, UserPatch};
 pub use clients::CreatedClient;
-pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken};
+pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken, TokenInfo};
 pub use sessions::{IssuedTokens, LoginOutcome};
 
 use crate::access::Admin;

@@ -8,7 +8,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::oauth::clients::OIDC_SCOPES;
 use crate::oauth::{Client, GrantType, OAuthError};
 use crate::service::Latchkey;
-use crate::tokens::refresh_digest;
+use crate::tokens::{refresh_digest, Inspected};
 
 /// How the client presented itself at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,22 @@ pub struct ClientAuth {
     pub client_id: String,
     pub secret: Option<String>,
     pub method: ClientAuthMethod,
+}
+
+/// What introspection tells of an active token (RFC 7662 §2.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// The session of a user's token.
+    pub sid: Option<String>,
 }
 
 /// An access token issued to a client for itself.
@@ -119,6 +135,67 @@ impl Latchkey {
             access_token,
             expires_in: self.tokens.access_ttl_secs(),
             scope,
+        })
+    }
+
+    /// Token introspection (RFC 7662) for an authenticated confidential client: `None` for a
+    /// token that is not active — malformed, badly signed, expired, of an ended session or a
+    /// disabled or deleted user, or of a client that no longer exists. Which of these it was
+    /// is not said.
+    pub async fn introspect(
+        &self,
+        caller: &ClientAuth,
+        token: &str,
+    ) -> CoreResult<Option<TokenInfo>> {
+        let client = self.authenticate_client(caller).await?;
+        if client.public {
+            return Err(refused(OAuthError::UnauthorizedClient));
+        }
+        let Ok(found) = self.tokens.inspect(token) else {
+            return Ok(None);
+        };
+        Ok(match found {
+            Inspected::User {
+                user,
+                session,
+                claims,
+            } => {
+                if self.cache.session_ended(&session.0) {
+                    return Ok(None);
+                }
+                match self.cached_user(user).await? {
+                    Some(u) if u.is_active => Some(TokenInfo {
+                        scope: None,
+                        client_id: None,
+                        username: Some(u.username.clone()),
+                        sub: claims.sub,
+                        iss: claims.iss,
+                        aud: claims.aud,
+                        exp: claims.exp,
+                        iat: claims.iat,
+                        jti: claims.jti,
+                        sid: Some(claims.sid),
+                    }),
+                    _ => None,
+                }
+            }
+            Inspected::Client(c) => {
+                if self.store.get_client(&c.client_id).await?.is_none() {
+                    return Ok(None);
+                }
+                Some(TokenInfo {
+                    scope: Some(c.scope),
+                    client_id: Some(c.client_id),
+                    username: None,
+                    sub: c.sub,
+                    iss: c.iss,
+                    aud: c.aud,
+                    exp: c.exp,
+                    iat: c.iat,
+                    jti: c.jti,
+                    sid: None,
+                })
+            }
         })
     }
 }

@@ -16,12 +16,13 @@ use utoipa_axum::routes;
 
 use crate::core::error::CoreError;
 use crate::core::oauth::OAuthError;
-use crate::core::service::{ClientAuth, ClientAuthMethod};
+use crate::core::service::{ClientAuth, ClientAuthMethod, TokenInfo};
 use crate::http::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(token))
+        .routes(routes!(introspect))
         .routes(routes!(metadata))
 }
 
@@ -276,11 +277,128 @@ async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     }
 }
 
+/// The introspection request's form.
+#[derive(Debug, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form in OpenAPI; the handler reads the pairs itself to refuse repeats"
+)]
+pub struct IntrospectionRequest {
+    /// The token to look at.
+    pub token: String,
+    /// `access_token` (accepted and not needed).
+    pub token_type_hint: Option<String>,
+    /// With `client_secret_post`.
+    pub client_id: Option<String>,
+    /// With `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+/// An introspection answer (RFC 7662 §2.2): `{"active": false}` alone for any token that is
+/// not active.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer` for an active token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl From<Option<TokenInfo>> for IntrospectionResponse {
+    fn from(t: Option<TokenInfo>) -> Self {
+        match t {
+            None => IntrospectionResponse {
+                active: false,
+                scope: None,
+                client_id: None,
+                username: None,
+                token_type: None,
+                exp: None,
+                iat: None,
+                sub: None,
+                aud: None,
+                iss: None,
+                jti: None,
+                sid: None,
+            },
+            Some(t) => IntrospectionResponse {
+                active: true,
+                scope: t.scope,
+                client_id: t.client_id,
+                username: t.username,
+                token_type: Some("Bearer"),
+                exp: Some(t.exp),
+                iat: Some(t.iat),
+                sub: Some(t.sub),
+                aud: Some(t.aud),
+                iss: Some(t.iss),
+                jti: Some(t.jti),
+                sid: t.sid,
+            },
+        }
+    }
+}
+
+/// Token introspection (RFC 7662) for confidential clients: is this access token active, and
+/// what does it carry? Any token that is not — malformed, expired, of an ended session, of a
+/// deleted client — is `{"active": false}`.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state", body = IntrospectionResponse),
+        (status = 400, description = "A refused request (RFC 6749 §5.2)", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
+async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match form(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return oauth_error(e, false),
+    };
+    let auth = match client_auth(&headers, &params) {
+        Ok(a) => a,
+        Err((e, basic)) => return oauth_error(e, basic),
+    };
+    let basic = auth.method == ClientAuthMethod::Basic;
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return oauth_error(OAuthError::InvalidRequest("token is required"), basic);
+    };
+    match st.svc.introspect(&auth, token).await {
+        Ok(info) => axum::Json(IntrospectionResponse::from(info)).into_response(),
+        Err(e) => core_error(e, basic),
+    }
+}
+
 /// Authorization server metadata (RFC 8414).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerMetadata {
     pub issuer: String,
     pub token_endpoint: String,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub jwks_uri: String,
     pub grant_types_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -289,8 +407,8 @@ pub struct ServerMetadata {
     pub service_documentation: String,
 }
 
-/// What this authorization server offers (RFC 8414): today the token endpoint and the
-/// client-credentials grant.
+/// What this authorization server offers (RFC 8414): today the token endpoint with the
+/// client-credentials grant, and introspection.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "The metadata", body = ServerMetadata)))]
 async fn metadata(State(st): State<AppState>) -> impl IntoResponse {
@@ -300,6 +418,11 @@ async fn metadata(State(st): State<AppState>) -> impl IntoResponse {
         axum::Json(ServerMetadata {
             issuer: st.svc.tokens().issuer().to_owned(),
             token_endpoint: format!("{base}/oauth/token"),
+            introspection_endpoint: format!("{base}/oauth/introspect"),
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             grant_types_supported: vec!["client_credentials"],
             token_endpoint_auth_methods_supported: vec![

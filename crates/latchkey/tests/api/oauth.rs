@@ -465,3 +465,101 @@ dual!(the_server_metadata_describes_the_token_endpoint, |app| {
         "tokens carry the advertised issuer"
     );
 });
+
+async fn introspect(app: &TestApp, id: &str, secret: &str, token: &str) -> Reply {
+    let form = serde_urlencoded::to_string([("token", token)]).unwrap();
+    app.send(
+        app.http
+            .post(app.url("/oauth/introspect"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await
+}
+
+dual!(introspection_tells_active_tokens_from_dead_ones, |app| {
+    let (id, secret) = machine(&app).await;
+    let at = token(
+        &app,
+        Some((&id, &secret)),
+        "grant_type=client_credentials&scope=reports%3Aread",
+    )
+    .await
+    .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A client's own token.
+    let r = introspect(&app, &id, &secret, &at).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["scope"], "reports:read");
+    assert_eq!(r.body["client_id"], json!(id));
+    assert_eq!(r.body["sub"], json!(id));
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert!(r.body["exp"].as_i64().unwrap() > r.body["iat"].as_i64().unwrap());
+    // A user's, until their session ends.
+    app.create_user("dora", &[]).await;
+    let user_token = app.token_of("dora").await;
+    let r = introspect(&app, &id, &secret, &user_token).await;
+    assert_eq!(r.body["active"], true, "{}", r.text);
+    assert_eq!(r.body["username"], "dora");
+    assert!(r.body["sid"].is_string());
+    app.call("POST", "/v1/auth/logout", Some(&user_token), None)
+        .await;
+    assert_eq!(
+        introspect(&app, &id, &secret, &user_token).await.body,
+        json!({"active": false})
+    );
+    // Garbage, and a tampered token, say no more than that.
+    for bad in ["garbage", "a.b.c", &format!("{at}x")] {
+        let r = introspect(&app, &id, &secret, bad).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, json!({"active": false}), "{bad}");
+    }
+    // Only an authenticated confidential client may ask.
+    oauth_error(
+        &introspect(&app, &id, "wrong", &at).await,
+        401,
+        "invalid_client",
+    );
+    let r = register(
+        &app,
+        json!({"name": "SPA", "public": true, "redirect_uris": ["https://spa.example/cb"]}),
+    )
+    .await;
+    let spa = r.body["client_id"].as_str().unwrap().to_owned();
+    let r = app
+        .send(
+            app.http
+                .post(app.url("/oauth/introspect"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("client_id={spa}&token={at}")),
+        )
+        .await;
+    oauth_error(&r, 400, "unauthorized_client");
+    let r = app
+        .send(
+            app.http
+                .post(app.url("/oauth/introspect"))
+                .basic_auth(&id, Some(&secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(""),
+        )
+        .await;
+    oauth_error(&r, 400, "invalid_request");
+    // A deleted client's tokens are dead, whoever asks.
+    let (other, other_secret) = machine(&app).await;
+    app.call(
+        "DELETE",
+        &format!("/v1/clients/{id}"),
+        Some(&app.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        introspect(&app, &other, &other_secret, &at).await.body,
+        json!({"active": false})
+    );
+});

@@ -86,6 +86,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/clients/{client_id}", "delete"),
         ("/v1/clients/{client_id}/rotate-secret", "post"),
         ("/oauth/token", "post"),
+        ("/oauth/introspect", "post"),
         ("/.well-known/oauth-authorization-server", "get"),
     ];
     let mut documented = 0;
