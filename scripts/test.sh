@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests of each crate, the black-box suite on SQLite and PostgreSQL,
-# and the interoperability suite (openid-client, a certified OpenID relying-party library,
-# against the built server; Node and `npm ci` from the committed lock file).
+# and the interoperability suites against the built server (interop/: openid-client, a
+# certified OpenID relying-party library, and Debian's Chromium driven by playwright-core;
+# Node packages by `npm ci` from the committed lock file).
 # Makes sure a local PostgreSQL and Redis are running first (scripts/services.sh installs
 # them from Debian's packages if the machine has none). LATCHKEY_TEST_PG_URL / LATCHKEY_TEST_REDIS_URL point
 # elsewhere. Under CI=true those tests fail, rather than skip, when a server cannot be reached;
@@ -16,18 +17,31 @@ rm -f "$skips"
 status=0
 cargo test --workspace --locked "$@" || status=$?
 
-# The interoperability suite needs the binary the black-box tests built.
+# The interoperability suites need the binary the black-box tests built: openid-client
+# against the OAuth endpoints, and Chromium (Debian's, via scripts/browser.sh) for what only a
+# browser shows.
 if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
     if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
-        (cd interop/openid-client && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || status=$?
+        suites=(interop/oauth.test.mjs)
+        if scripts/browser.sh; then
+            suites+=(interop/cors.test.mjs)
+        elif [ "${CI:-}" = "true" ]; then
+            echo "test.sh: Chromium is required under CI=true for the browser tests" >&2
+            status=1
+        else
+            printf 'interop/cors.test.mjs\tChromium not installed and not installable here\n' >> "$skips"
+        fi
         if [ "$status" -eq 0 ]; then
-            LATCHKEY_BIN="$PWD/target/debug/latchkey" node --test interop/openid-client/ || status=$?
+            (cd interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || status=$?
+        fi
+        if [ "$status" -eq 0 ]; then
+            LATCHKEY_BIN="$PWD/target/debug/latchkey" node --test "${suites[@]}" || status=$?
         fi
     elif [ "${CI:-}" = "true" ]; then
-        echo "test.sh: Node.js and npm are required under CI=true for the openid-client suite" >&2
+        echo "test.sh: Node.js and npm are required under CI=true for the interoperability suites" >&2
         status=1
     else
-        printf 'interop/openid-client\tNode.js or npm not installed\n' >> "$skips"
+        printf 'interop/\tNode.js or npm not installed\n' >> "$skips"
     fi
 fi
 

@@ -342,10 +342,6 @@ impl TokenService {
             .map_err(|e| CoreError::internal(anyhow::anyhow!("signing failed: {e}")))
     }
 
-    pub fn access_ttl_secs(&self) -> u64 {
-        self.ttl_secs
-    }
-
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

@@ -133,7 +133,7 @@ impl Latchkey {
             .increment(1);
         Ok(ClientToken {
             access_token,
-            expires_in: self.tokens.access_ttl_secs(),
+            expires_in: self.tokens.ttl_secs(),
             scope,
         })
     }

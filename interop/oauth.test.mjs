@@ -1,76 +1,23 @@
 // openid-client (a certified OpenID relying-party library) against a real Latchkey server:
 // server metadata discovery, the client-credentials grant with both ways of client
 // authentication, and token introspection — with the library's own validation of every
-// answer. scripts/test.sh runs it (LATCHKEY_BIN names the binary to start).
-//
-// Loopback only; the server gets a fresh SQLite file and is stopped at the end.
+// answer. scripts/test.sh runs it.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as oidc from 'openid-client'
+import { ADMIN_PASSWORD, startLatchkey } from './server.mjs'
 
-const BIN = process.env.LATCHKEY_BIN ?? new URL('../../target/debug/latchkey', import.meta.url).pathname
-const ADMIN_PASSWORD = 'interop-admin-password-1'
-let server, base, work, admin
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-async function json(method, path, body, token) {
-  const r = await fetch(base + path, {
-    method,
-    headers: {
-      ...(body ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  const text = await r.text()
-  return { status: r.status, body: text ? JSON.parse(text) : null }
-}
+let lk, base, admin
+const json = (...a) => lk.json(...a)
 
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'latchkey-interop-'))
-  const port = await freePort()
-  base = `http://127.0.0.1:${port}`
-  server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', join(work, 'interop.db')], {
-    env: {
-      ...process.env,
-      LATCHKEY_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      LATCHKEY_ARGON2_MEMORY_KIB: '64',
-      LATCHKEY_ARGON2_ITERATIONS: '1',
-      RUST_LOG: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(base + '/readyz')).ok) break
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  const login = await json('POST', '/v1/auth/login', { identifier: 'admin', password: ADMIN_PASSWORD })
-  assert.equal(login.status, 200, JSON.stringify(login.body))
-  admin = login.body.access_token
+  lk = await startLatchkey()
+  base = lk.base
+  admin = lk.admin
 })
 
-after(() => {
-  server?.kill('SIGTERM')
-  rmSync(work, { recursive: true, force: true })
-})
+after(() => lk?.stop())
 
 async function machineClient(scopes) {
   const r = await json('POST', '/v1/clients', { name: 'interop machine', grant_types: ['client_credentials'], scopes }, admin)
