@@ -13,6 +13,7 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod oauth;

@@ -8,7 +8,6 @@ use std::sync::RwLock;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -17,54 +16,16 @@ use super::model::{SessionId, Timestamp, UserId};
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 
-/// A signing key as stored: PKCS#8 v2 DER of the Ed25519 key pair (base64) and the public
-/// key `x` (base64url, as published in the JWKS).
-#[derive(Debug, Clone)]
-pub struct StoredKey {
-    pub kid: String,
-    pub private_der: String,
-    pub public_x: String,
-    pub created_at: Timestamp,
-    pub retired_at: Option<Timestamp>,
-}
-
-impl StoredKey {
-    /// A fresh Ed25519 key pair with a random `kid`.
-    pub fn generate() -> CoreResult<Self> {
-        let rng = ring::rand::SystemRandom::new();
-        let doc = Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|_| CoreError::internal(anyhow::anyhow!("key generation failed")))?;
-        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
-            .map_err(|_| CoreError::internal(anyhow::anyhow!("generated key unreadable")))?;
-        Ok(StoredKey {
-            kid: uuid::Uuid::new_v4().simple().to_string(),
-            private_der: base64::engine::general_purpose::STANDARD.encode(doc.as_ref()),
-            public_x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-            created_at: Timestamp::now(),
-            retired_at: None,
-        })
-    }
-}
+pub use crate::keys::{Jwk, KeyAlg, StoredKey};
 
 struct LoadedKey {
     kid: String,
-    x: String,
+    alg: KeyAlg,
+    public: String,
     created_at: Timestamp,
     retired_at: Option<Timestamp>,
     encoding: EncodingKey,
     decoding: DecodingKey,
-}
-
-/// A public key for `/.well-known/jwks.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Jwk {
-    pub kty: &'static str,
-    pub crv: &'static str,
-    pub kid: String,
-    pub x: String,
-    #[serde(rename = "use")]
-    pub use_: &'static str,
-    pub alg: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,9 +185,9 @@ impl TokenService {
         Ok(self)
     }
 
-    /// A new signing key, sealed when a key-encryption key is configured.
-    pub fn new_key(&self) -> CoreResult<StoredKey> {
-        let mut key = StoredKey::generate()?;
+    /// A new signing key for `alg`, sealed when a key-encryption key is configured.
+    pub fn new_key(&self, alg: KeyAlg) -> CoreResult<StoredKey> {
+        let mut key = StoredKey::generate_for(alg)?;
         if let Some(c) = &self.cipher {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(&key.private_der)
@@ -262,18 +223,25 @@ impl TokenService {
                     .decode(&k.private_der)
                     .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?,
             };
-            let decoding = DecodingKey::from_ed_components(&k.public_x)
+            let (encoding, decoding) = crate::keys::jwt_keys(k.alg, &der, &k.public_x)
                 .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
             loaded.push(LoadedKey {
                 kid: k.kid.clone(),
-                x: k.public_x.clone(),
+                alg: k.alg,
+                public: k.public_x.clone(),
                 created_at: k.created_at,
                 retired_at: k.retired_at,
-                encoding: EncodingKey::from_ed_der(&der),
+                encoding,
                 decoding,
             });
         }
-        loaded.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        // Each algorithm's keys together, in KeyAlg::ALL order, newest first.
+        loaded.sort_by_key(|k| {
+            (
+                KeyAlg::ALL.iter().position(|a| *a == k.alg),
+                std::cmp::Reverse(k.created_at),
+            )
+        });
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
         self.verified
             .write()
@@ -328,15 +296,23 @@ impl TokenService {
         Ok((token, Timestamp(claims.exp * 1000)))
     }
 
-    /// Signs `claims` as an `at+jwt` with the current key.
+    /// Signs `claims` as an `at+jwt` with the current access-token (Ed25519) key.
     fn sign<T: Serialize>(&self, claims: &T) -> CoreResult<String> {
+        self.sign_as(KeyAlg::EdDSA, TOKEN_TYPE, claims)
+    }
+
+    /// Signs `claims` with the current key for `alg`, as a JWT of type `typ` (ID tokens are
+    /// `JWT`, signed with the algorithm their client registered).
+    pub fn sign_as<T: Serialize>(&self, alg: KeyAlg, typ: &str, claims: &T) -> CoreResult<String> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let key = keys
             .iter()
-            .find(|k| k.retired_at.is_none())
-            .ok_or_else(|| CoreError::internal(anyhow::anyhow!("no active signing key")))?;
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(TOKEN_TYPE.to_owned());
+            .find(|k| k.alg == alg && k.retired_at.is_none())
+            .ok_or_else(|| {
+                CoreError::internal(anyhow::anyhow!("no active {} signing key", alg.as_str()))
+            })?;
+        let mut header = Header::new(alg.jwt());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.encoding)
             .map_err(|e| CoreError::internal(anyhow::anyhow!("signing failed: {e}")))
@@ -421,9 +397,10 @@ impl TokenService {
         }
         let kid = header.kid.ok_or(AuthFailure::Malformed)?;
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        // Access tokens are Ed25519 only: a key of another algorithm never verifies one.
         let key = keys
             .iter()
-            .find(|k| k.kid == kid)
+            .find(|k| k.kid == kid && k.alg == KeyAlg::EdDSA)
             .ok_or(AuthFailure::BadSignature)?;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_issuer(&[&self.issuer]);
@@ -453,14 +430,7 @@ impl TokenService {
                 None => true,
                 Some(r) => r.plus_secs(self.ttl_secs) > now,
             })
-            .map(|k| Jwk {
-                kty: "OKP",
-                crv: "Ed25519",
-                kid: k.kid.clone(),
-                x: k.x.clone(),
-                use_: "sig",
-                alg: "EdDSA",
-            })
+            .map(|k| Jwk::of(k.alg, &k.kid, &k.public))
             .collect()
     }
 }
@@ -560,12 +530,79 @@ mod tests {
     }
 
     #[test]
+    fn every_algorithm_signs_and_its_jwk_verifies() {
+        let s = TokenService::new("i".into(), "a".into(), 60);
+        let keys: Vec<StoredKey> = KeyAlg::ALL
+            .into_iter()
+            .map(|a| s.new_key(a).unwrap())
+            .collect();
+        s.load_keys(&keys).unwrap();
+        let jwks = s.jwks();
+        assert_eq!(
+            jwks.iter().map(|k| (k.kty, k.alg)).collect::<Vec<_>>(),
+            [("OKP", "EdDSA"), ("RSA", "RS256"), ("EC", "ES256")]
+        );
+        #[derive(Serialize, Deserialize)]
+        struct C {
+            sub: String,
+            exp: i64,
+        }
+        for alg in KeyAlg::ALL {
+            let t = s
+                .sign_as(
+                    alg,
+                    "JWT",
+                    &C {
+                        sub: "x".into(),
+                        exp: Timestamp::now().unix_seconds() + 60,
+                    },
+                )
+                .unwrap();
+            let header = jsonwebtoken::decode_header(&t).unwrap();
+            let jwk = jwks
+                .iter()
+                .find(|k| Some(&k.kid) == header.kid.as_ref())
+                .unwrap();
+            assert_eq!(jwk.alg, alg.as_str());
+            // Verified with the public parts as published, the way a relying party would.
+            let key = match alg {
+                KeyAlg::EdDSA => DecodingKey::from_ed_components(jwk.x.as_ref().unwrap()),
+                KeyAlg::RS256 => DecodingKey::from_rsa_components(
+                    jwk.n.as_ref().unwrap(),
+                    jwk.e.as_ref().unwrap(),
+                ),
+                KeyAlg::ES256 => DecodingKey::from_ec_components(
+                    jwk.x.as_ref().unwrap(),
+                    jwk.y.as_ref().unwrap(),
+                ),
+            }
+            .unwrap();
+            let mut v = Validation::new(alg.jwt());
+            v.set_required_spec_claims(&["exp"]);
+            assert!(jsonwebtoken::decode::<C>(&t, &key, &v).is_ok(), "{alg:?}");
+        }
+        // Only the Ed25519 key verifies access tokens: an RS256-signed token with the right
+        // claims is refused.
+        let claims = Claims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: "1".into(),
+            sid: "s".into(),
+            iat: 0,
+            exp: Timestamp::now().unix_seconds() + 60,
+            jti: "j".into(),
+        };
+        let forged = s.sign_as(KeyAlg::RS256, TOKEN_TYPE, &claims).unwrap();
+        assert!(s.verify(&forged).is_err());
+    }
+
+    #[test]
     fn sealed_keys_open_only_with_their_key_and_id() {
         let kek = KeyEncryptionKey([7; 32]);
         let s = TokenService::new("i".into(), "a".into(), 60)
             .with_key_encryption(Some(&kek))
             .unwrap();
-        let key = s.new_key().unwrap();
+        let key = s.new_key(KeyAlg::EdDSA).unwrap();
         assert!(key.private_der.starts_with(SEALED_PREFIX));
         s.load_keys(std::slice::from_ref(&key)).unwrap();
         let (t, _) = s

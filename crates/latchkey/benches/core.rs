@@ -13,7 +13,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn tokens() -> TokenService {
     let svc = TokenService::new("latchkey".into(), "latchkey".into(), 900);
-    let key = svc.new_key().expect("key");
+    let key = svc
+        .new_key(latchkey::core::keys::KeyAlg::EdDSA)
+        .expect("key");
     svc.load_keys(&[key]).expect("load");
     svc
 }

@@ -32,7 +32,8 @@ use crate::access::Admin;
 use crate::audit::{current_client, AuditEvent, AuditQuery, AuditRecord};
 use crate::cache::{AuthCache, Invalidation};
 use crate::config::CoreConfig;
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
+use crate::keys::{KeyAlg, StoredKey};
 use crate::limits::{Counters, RateLimiter};
 use crate::model::*;
 use crate::password::{HashParams, Hasher};
@@ -42,8 +43,10 @@ use crate::tokens::TokenService;
 pub struct Latchkey {
     store: Arc<dyn Storage>,
     hasher: Hasher,
-    tokens: TokenService,
+    tokens: Arc<TokenService>,
     cache: AuthCache,
+    /// Serializes the making of signing keys.
+    key_init: tokio::sync::Mutex<()>,
     limiter: RateLimiter,
     counters: Arc<dyn Counters>,
     cfg: CoreConfig,
@@ -70,11 +73,13 @@ impl Latchkey {
             cfg.access_ttl_secs,
         )
         .with_key_encryption(cfg.key_encryption_key.as_ref())?;
+        let tokens = Arc::new(tokens);
         let svc = Latchkey {
             store,
             hasher,
             tokens,
             cache: AuthCache::new(),
+            key_init: tokio::sync::Mutex::new(()),
             limiter: RateLimiter::default(),
             counters,
             cfg,
@@ -106,25 +111,69 @@ impl Latchkey {
         w.value
     }
 
+    /// A new key for `alg`, made off the async executor (an RSA key takes a moment).
+    async fn new_key(&self, alg: KeyAlg) -> CoreResult<StoredKey> {
+        let tokens = self.tokens.clone();
+        tokio::task::spawn_blocking(move || tokens.new_key(alg))
+            .await
+            .map_err(CoreError::internal)?
+    }
+
+    /// Loads the signing keys, first making the access-token (Ed25519) key if there is none.
+    /// The ID-token keys (RSA, P-256) are made on first need ([`Self::jwks`]): an RSA key
+    /// takes a moment to make, and a deployment that never serves OpenID never needs one.
     pub(crate) async fn ensure_keys(&self) -> CoreResult<()> {
+        self.ensure_keys_for(&[KeyAlg::EdDSA]).await
+    }
+
+    /// Makes a key for each of `algs` that has no active one (under a lock, so concurrent
+    /// callers make one each), then loads the key set.
+    async fn ensure_keys_for(&self, algs: &[KeyAlg]) -> CoreResult<()> {
+        let _one_at_a_time = self.key_init.lock().await;
         let mut keys = self.store.list_keys().await?;
-        if !keys.iter().any(|k| k.retired_at.is_none()) {
-            let w = self.store.add_key(&self.tokens.new_key()?, false).await?;
-            self.applied(w);
-            keys = self.store.list_keys().await?;
+        for alg in algs {
+            if !keys.iter().any(|k| k.alg == *alg && k.retired_at.is_none()) {
+                let key = self.new_key(*alg).await?;
+                let w = self.store.add_key(&key, false).await?;
+                self.applied(w);
+                keys = self.store.list_keys().await?;
+            }
         }
         self.tokens.load_keys(&keys)
     }
 
-    /// Adds a new signing key; the old ones keep verifying until their tokens expire.
-    pub async fn rotate_keys(&self) -> CoreResult<String> {
-        let key = self.tokens.new_key()?;
-        let w = self.store.add_key(&key, true).await?;
-        self.applied(w);
-        self.tokens.load_keys(&self.store.list_keys().await?)?;
-        self.audit(AuditEvent::new("key.rotated").on("key", &key.kid))
+    /// The public keys (for `/.well-known/jwks.json`), one or more per algorithm; the
+    /// ID-token keys are made here the first time they are asked for.
+    pub async fn jwks(&self) -> CoreResult<Vec<crate::keys::Jwk>> {
+        let published = self.tokens.jwks();
+        if KeyAlg::ALL
+            .iter()
+            .all(|a| published.iter().any(|k| k.alg == a.as_str()))
+        {
+            return Ok(published);
+        }
+        self.ensure_keys_for(&KeyAlg::ALL).await?;
+        Ok(self.tokens.jwks())
+    }
+
+    /// Adds a new signing key for each algorithm; the old ones keep verifying, and stay in
+    /// the JWKS, until their tokens expire. Returns the new keys' ids.
+    pub async fn rotate_keys(&self) -> CoreResult<Vec<String>> {
+        let mut kids = Vec::new();
+        for alg in KeyAlg::ALL {
+            let key = self.new_key(alg).await?;
+            let w = self.store.add_key(&key, true).await?;
+            self.applied(w);
+            self.audit(
+                AuditEvent::new("key.rotated")
+                    .on("key", &key.kid)
+                    .detail(alg.as_str().to_owned()),
+            )
             .await;
-        Ok(key.kid)
+            kids.push(key.kid);
+        }
+        self.tokens.load_keys(&self.store.list_keys().await?)?;
+        Ok(kids)
     }
 
     /// Records a security event with the current request's client. A failure to record is

@@ -57,12 +57,21 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// A public key (RFC 7517): `OKP`/`Ed25519` (`x`), `RSA` (`n`, `e`) or `EC`/`P-256` (`x`, `y`).
 #[derive(Serialize, ToSchema)]
 pub struct JwkDto {
     pub kty: String,
-    pub crv: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
     pub kid: String,
-    pub x: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     #[serde(rename = "use")]
     pub use_: String,
     pub alg: String,
@@ -73,26 +82,33 @@ pub struct JwkSet {
     pub keys: Vec<JwkDto>,
 }
 
-/// The public keys that verify access tokens (Ed25519, RFC 8037).
+/// The public keys: Ed25519 (EdDSA, RFC 8037) verifies access tokens; RSA (RS256) and P-256
+/// (ES256) keys are for OpenID Connect ID tokens. Retired keys stay while their tokens live.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
-    responses((status = 200, description = "Key set", body = JwkSet)))]
-async fn jwks(State(st): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Key set", body = JwkSet),
+        (status = 503, description = "Database unreachable (while making a first key)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn jwks(State(st): State<AppState>) -> Result<impl IntoResponse, Problem> {
     let keys = st
         .svc
-        .tokens()
         .jwks()
+        .await?
         .into_iter()
         .map(|k| JwkDto {
             kty: k.kty.into(),
-            crv: k.crv.into(),
+            crv: k.crv.map(Into::into),
             kid: k.kid,
             x: k.x,
+            y: k.y,
+            n: k.n,
+            e: k.e,
             use_: k.use_.into(),
             alg: k.alg.into(),
         })
         .collect();
-    (
+    Ok((
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(JwkSet { keys }),
-    )
+    ))
 }

@@ -208,10 +208,13 @@ pub(super) async fn keys(cmd: KeysCommand) -> Result<(), Fatal> {
     let db = &opts.db;
     init_logging(db.log_format);
     let svc = service(&opts, true).await?;
-    let kid = svc
+    let kids = svc
         .rotate_keys()
         .await
         .map_err(|e| describe(e, &db.database))?;
-    println!("new signing key {kid}; older keys verify until their tokens expire");
+    println!(
+        "new signing keys {} (EdDSA, RS256, ES256); older keys verify until their tokens expire",
+        kids.join(", ")
+    );
     Ok(())
 }

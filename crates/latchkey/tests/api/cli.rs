@@ -141,7 +141,13 @@ async fn operator_commands(backend: Backend) {
     let http = reqwest::Client::new();
     let body = login_at(&http, &inst.base, "sam", "new-sam-pass-1").await;
     assert_eq!(body["user"]["roles"], serde_json::json!(["admin"]));
-    assert_eq!(inst.svc.tokens().jwks().len(), 2);
+    let jwks = inst.svc.tokens().jwks();
+    assert_eq!(jwks.iter().filter(|k| k.alg == "EdDSA").count(), 2);
+    assert_eq!(
+        jwks.len(),
+        4,
+        "the rotation also made the RS256 and ES256 keys"
+    );
     inst.stop().await;
 }
 
@@ -300,7 +306,11 @@ async fn signing_keys_can_be_sealed_at_rest() {
         .await
         .unwrap();
     let keys = store.list_keys().await.unwrap();
-    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        keys.len(),
+        4,
+        "the first Ed25519 key, and one per algorithm from the rotation"
+    );
     assert!(
         keys.iter().all(|k| k.private_der.starts_with("aead:v1:")),
         "every key is sealed"

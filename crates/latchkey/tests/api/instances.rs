@@ -134,10 +134,17 @@ async fn revocation_is_seen_by_a_second_instance(backend: Backend) {
         .json::<serde_json::Value>()
         .await
         .unwrap();
+    let ed25519 = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == "EdDSA")
+        .count();
+    assert_eq!(ed25519, 2, "old key stays published while its tokens live");
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
-        2,
-        "old key stays published while its tokens live"
+        4,
+        "the rotation also made the RS256 and ES256 keys"
     );
     a.stop().await;
     b.stop().await;

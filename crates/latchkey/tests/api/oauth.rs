@@ -563,3 +563,60 @@ dual!(introspection_tells_active_tokens_from_dead_ones, |app| {
         json!({"active": false})
     );
 });
+
+dual!(the_jwks_publishes_a_key_for_each_algorithm, |app| {
+    let r = app
+        .send(app.http.get(app.url("/.well-known/jwks.json")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let keys = r.body["keys"].as_array().unwrap().clone();
+    let by = |alg: &str| keys.iter().find(|k| k["alg"] == alg).cloned().unwrap();
+    let ed = by("EdDSA");
+    assert_eq!(
+        (ed["kty"].as_str(), ed["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    let rsa = by("RS256");
+    assert_eq!(rsa["kty"], "RSA");
+    assert_eq!(rsa["e"], "AQAB");
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(rsa["n"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        256,
+        "2048 bits"
+    );
+    let ec = by("ES256");
+    assert_eq!(
+        (ec["kty"].as_str(), ec["crv"].as_str()),
+        (Some("EC"), Some("P-256"))
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(ec["y"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        32
+    );
+    for k in &keys {
+        assert_eq!(k["use"], "sig");
+        assert!(
+            k.get("d").is_none() && k.get("p").is_none(),
+            "never a private part: {k}"
+        );
+    }
+    assert_eq!(keys.len(), 3);
+    // Made once: a second look shows the same keys.
+    let again = app
+        .send(app.http.get(app.url("/.well-known/jwks.json")))
+        .await;
+    assert_eq!(again.body, r.body);
+    // Access tokens are still signed by the Ed25519 key.
+    let t = app.login_ok("admin", ADMIN_PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (header, _) = claims(&t);
+    assert_eq!(header["kid"], ed["kid"]);
+});
