@@ -227,6 +227,28 @@ fn client_auth(
     }
 }
 
+/// A client-authenticated endpoint's form: its parameters, how the client presented itself,
+/// and whether that was HTTP Basic (for the shape of a 401).
+struct AuthenticatedForm {
+    params: Vec<(String, String)>,
+    auth: ClientAuth,
+    basic: bool,
+}
+
+fn authenticated_form(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<AuthenticatedForm, (OAuthError, bool)> {
+    let params = form(headers, body).map_err(|e| (e, false))?;
+    let auth = client_auth(headers, &params)?;
+    let basic = auth.method == ClientAuthMethod::Basic;
+    Ok(AuthenticatedForm {
+        params,
+        auth,
+        basic,
+    })
+}
+
 /// The token endpoint (RFC 6749 §3.2): the `client_credentials` grant, with
 /// `client_secret_basic` or `client_secret_post` client authentication.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
@@ -237,15 +259,14 @@ fn client_auth(
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
 async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match form(&headers, &body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(e, false),
-    };
-    let auth = match client_auth(&headers, &params) {
-        Ok(a) => a,
+    let AuthenticatedForm {
+        params,
+        auth,
+        basic,
+    } = match authenticated_form(&headers, &body) {
+        Ok(f) => f,
         Err((e, basic)) => return oauth_error(e, basic),
     };
-    let basic = auth.method == ClientAuthMethod::Basic;
     let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
     let outcome = match get("grant_type") {
         None => Err(CoreError::OAuth(OAuthError::InvalidRequest(
@@ -370,15 +391,14 @@ impl From<Option<TokenInfo>> for IntrospectionResponse {
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
 async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match form(&headers, &body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(e, false),
-    };
-    let auth = match client_auth(&headers, &params) {
-        Ok(a) => a,
+    let AuthenticatedForm {
+        params,
+        auth,
+        basic,
+    } = match authenticated_form(&headers, &body) {
+        Ok(f) => f,
         Err((e, basic)) => return oauth_error(e, basic),
     };
-    let basic = auth.method == ClientAuthMethod::Basic;
     let token = params
         .iter()
         .find(|(k, _)| k == "token")

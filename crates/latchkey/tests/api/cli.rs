@@ -6,29 +6,14 @@ use std::process::{Command, Stdio};
 use crate::helpers::*;
 
 fn latchkey(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    cmd.args(args)
-        .env("LATCHKEY_DATABASE_URL", db)
-        .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
-        .env("LATCHKEY_ARGON2_ITERATIONS", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn latchkey");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    latchkey_with(
+        db,
+        args,
+        &[
+            ("LATCHKEY_ARGON2_MEMORY_KIB", "64"),
+            ("LATCHKEY_ARGON2_ITERATIONS", "1"),
+        ],
+        stdin,
     )
 }
 
