@@ -92,7 +92,7 @@ fn core_error(e: CoreError, basic: bool) -> Response {
     let (status, error, description) = match e {
         CoreError::OAuth(o) => return oauth_error(o, basic),
         CoreError::RateLimited { retry_after } => {
-            let mut r = (
+            let r = (
                 StatusCode::TOO_MANY_REQUESTS,
                 axum::Json(OAuthErrorBody {
                     error: "slow_down",
@@ -100,10 +100,7 @@ fn core_error(e: CoreError, basic: bool) -> Response {
                 }),
             )
                 .into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
+            return crate::dialects::wire::retry_after(r, retry_after);
         }
         CoreError::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
