@@ -214,6 +214,11 @@ pub struct Session {
     pub revoked_at: Option<Timestamp>,
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
+    /// The OAuth client the session was opened for at the token endpoint; `None` for the
+    /// native API's, the dialects' and the browser's own sessions.
+    pub client_id: Option<String>,
+    /// The scope granted to that client.
+    pub scope: Option<String>,
 }
 
 /// Who is asking, derived from a verified access token and the current state of the user.

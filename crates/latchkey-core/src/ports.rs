@@ -56,6 +56,43 @@ pub struct LoginRecord {
     pub is_active: bool,
 }
 
+/// An authorization code as stored (only its digest, never the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub digest: String,
+    pub client_id: String,
+    pub user_id: UserId,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// The PKCE `S256` challenge, when the request had one.
+    pub code_challenge: Option<String>,
+    /// When the user last signed in (the browser session's start).
+    pub auth_time: Timestamp,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+/// The result of redeeming a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// First use: the session is open.
+    Opened,
+    /// Used before (or at the same moment): what that use opened has now been ended.
+    Replayed(Option<SessionId>),
+}
+
+/// A user's remembered consent for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RotateOutcome {
@@ -63,6 +100,8 @@ pub enum RotateOutcome {
         session: SessionId,
         user: UserId,
         expires_at: Timestamp,
+        /// The scope of an OAuth client's session.
+        scope: Option<String>,
     },
     /// Used before: the session has now been ended.
     Reused { session: SessionId, user: UserId },
@@ -194,14 +233,19 @@ pub trait SessionStore: Send + Sync {
         reason: &str,
     ) -> CoreResult<Written<Vec<SessionId>>>;
     /// Exchanges a refresh token: of two concurrent uses exactly one rotates; a reuse ends
-    /// the session.
+    /// the session. Only a token of a session of `client` (`""`: no client, the native API)
+    /// is found; any other is `Unknown` and changes nothing.
     async fn rotate_refresh(
         &self,
         old_digest: &str,
         new_digest: &str,
         now: Timestamp,
         idle_timeout_secs: u64,
+        client: &str,
     ) -> CoreResult<Written<RotateOutcome>>;
+    /// The live, unused-token session a refresh token belongs to, without rotating it (the
+    /// hosted pages' cookie).
+    async fn session_by_refresh(&self, digest: &str) -> CoreResult<Option<Session>>;
     /// Sessions ended since `since` (loaded at start).
     async fn sessions_ended_since(&self, since: Timestamp) -> CoreResult<Vec<SessionId>>;
     async fn prune_sessions(&self, before: Timestamp) -> CoreResult<u64>;
@@ -251,7 +295,33 @@ pub trait ClientStore: Send + Sync {
     async fn list_clients(&self, offset: u64, limit: u64) -> CoreResult<(Vec<Client>, u64)>;
     async fn update_client(&self, id: &str, r: &Registration) -> CoreResult<()>;
     async fn set_client_secret(&self, id: &str, secret_digest: &str) -> CoreResult<()>;
-    async fn delete_client(&self, id: &str) -> CoreResult<()>;
+    /// Deletes a client and ends the sessions opened for it.
+    async fn delete_client(&self, id: &str) -> CoreResult<Written<()>>;
+}
+
+/// Authorization codes and remembered consent (OpenID Connect).
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_code(&self, code: &CodeRecord) -> CoreResult<()>;
+    /// A code as stored, used or not, without using it.
+    async fn peek_code(&self, digest: &str) -> CoreResult<Option<CodeRecord>>;
+    /// Uses a code once, in one transaction with the session it opens: of two redemptions
+    /// exactly one wins; the loser (and any later one) ends what the winner opened.
+    async fn redeem_code(
+        &self,
+        digest: &str,
+        session: &Session,
+        refresh_digest: &str,
+        now: Timestamp,
+        audit: Option<(&AuditEvent, &ClientInfo)>,
+    ) -> CoreResult<Written<Redeemed>>;
+    async fn prune_codes(&self, before: Timestamp) -> CoreResult<u64>;
+    /// The scope a user has consented to for a client.
+    async fn get_grant(&self, user: UserId, client: &str) -> CoreResult<Option<String>>;
+    async fn put_grant(&self, user: UserId, client: &str, scope: &str) -> CoreResult<()>;
+    async fn list_grants(&self, user: UserId) -> CoreResult<Vec<Grant>>;
+    /// Forgets a grant and ends the user's sessions of that client; false if there was none.
+    async fn delete_grant(&self, user: UserId, client: &str) -> CoreResult<Written<bool>>;
 }
 
 /// Pushed invalidations (PostgreSQL's LISTEN); the poll of [`SyncStore::invalidations_since`]
@@ -282,6 +352,7 @@ pub trait Storage:
     + AuditStore
     + KeyStore
     + ClientStore
+    + GrantStore
     + SyncStore
     + Counters
 {
@@ -295,6 +366,7 @@ impl<T> Storage for T where
         + AuditStore
         + KeyStore
         + ClientStore
+        + GrantStore
         + SyncStore
         + Counters
 {

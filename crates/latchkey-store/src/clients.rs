@@ -4,11 +4,13 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use latchkey_core::cache::Invalidation;
 use latchkey_core::error::{CoreError, CoreResult, Entity};
+use latchkey_core::model::SessionId;
 use latchkey_core::model::Timestamp;
 use latchkey_core::oauth::clients::Registration;
 use latchkey_core::oauth::{Client, GrantType, IdTokenAlg};
-use latchkey_core::ports::ClientStore;
+use latchkey_core::ports::{ClientStore, Written};
 
 use crate::rows::get_bool;
 use crate::{db_err, Store};
@@ -163,16 +165,34 @@ impl ClientStore for Store {
         Ok(())
     }
 
-    async fn delete_client(&self, id: &str) -> CoreResult<()> {
+    /// Deletes a client, its codes and grants, and ends every session opened for it (so
+    /// its tokens stop at once).
+    async fn delete_client(&self, id: &str) -> CoreResult<Written<()>> {
+        let mut tx = self.begin().await?;
+        let ended: Vec<String> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $2, revoke_reason = 'client deleted' \
+             WHERE client_id = $1 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(id)
+        .bind(Timestamp::now().0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let n = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
         if n == 0 {
+            tx.rollback().await?;
             return Err(CoreError::NotFound(Entity::Client));
         }
-        Ok(())
+        let events: Vec<Invalidation> = ended
+            .into_iter()
+            .map(|s| Invalidation::Session(SessionId(s)))
+            .collect();
+        tx.emit(&events).await?;
+        tx.done(()).await
     }
 }

@@ -19,6 +19,7 @@
 mod audit;
 pub mod backend;
 mod clients;
+mod grants;
 mod keys;
 mod orgs;
 pub mod redis;

@@ -24,29 +24,7 @@ impl SessionStore for Store {
         audit: Option<(&AuditEvent, &ClientInfo)>,
     ) -> CoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, client_ip) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&s.id.0)
-        .bind(s.user_id.0)
-        .bind(s.created_at.0)
-        .bind(s.last_used_at.0)
-        .bind(s.expires_at.0)
-        .bind(&s.user_agent)
-        .bind(&s.client_ip)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(refresh_digest)
-        .bind(&s.id.0)
-        .bind(s.created_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        self.insert_session_tx(&mut tx, s, refresh_digest).await?;
         if let Some((e, client)) = audit {
             audit_insert(e, client, s.created_at)
                 .execute(&mut *tx)
@@ -132,6 +110,7 @@ impl SessionStore for Store {
         new_digest: &str,
         now: Timestamp,
         idle_timeout_secs: u64,
+        client: &str,
     ) -> CoreResult<Written<RotateOutcome>> {
         // The common case in three statements: claim the token, touch its session if that is
         // still live, store the successor. Anything else (unknown or used token, ended or
@@ -140,13 +119,25 @@ impl SessionStore for Store {
         let idle_cutoff = now.0.saturating_sub(idle_ms);
         let live = self
             .backend
-            .rotate_live(self, old_digest, new_digest, now, idle_cutoff)
+            .rotate_live(self, old_digest, new_digest, now, idle_cutoff, client)
             .await?;
         if let Some(rotated) = live {
             return Ok(Written::new(rotated, Vec::new()));
         }
-        self.rotate_refresh_checked(old_digest, new_digest, now, idle_timeout_secs)
+        self.rotate_refresh_checked(old_digest, new_digest, now, idle_timeout_secs, client)
             .await
+    }
+
+    async fn session_by_refresh(&self, digest: &str) -> CoreResult<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "{SESSION_SELECT} WHERE revoked_at IS NULL AND id = \
+             (SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL)"
+        ))
+        .bind(digest)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(session_from_row).transpose()
     }
 
     /// Sessions ended since `since`: loaded at start so tokens of sessions that ended before
@@ -174,6 +165,41 @@ impl SessionStore for Store {
 }
 
 impl Store {
+    /// A session row and its first refresh token, in `tx`.
+    pub(crate) async fn insert_session_tx(
+        &self,
+        tx: &mut Tx,
+        s: &Session,
+        refresh_digest: &str,
+    ) -> CoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, \
+             client_ip, client_id, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.id.0)
+        .bind(s.user_id.0)
+        .bind(s.created_at.0)
+        .bind(s.last_used_at.0)
+        .bind(s.expires_at.0)
+        .bind(&s.user_agent)
+        .bind(&s.client_ip)
+        .bind(&s.client_id)
+        .bind(&s.scope)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(refresh_digest)
+        .bind(&s.id.0)
+        .bind(s.created_at.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     pub(crate) async fn end_user_sessions_tx(
         &self,
         tx: &mut Tx,
@@ -205,13 +231,16 @@ impl Store {
         new_digest: &str,
         now: Timestamp,
         idle_timeout_secs: u64,
+        client: &str,
     ) -> CoreResult<Written<RotateOutcome>> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.last_used_at, s.expires_at, s.revoked_at, t.used_at \
-             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
+            "SELECT s.id, s.user_id, s.last_used_at, s.expires_at, s.revoked_at, s.scope, \
+             t.used_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+             WHERE t.token_hash = $1 AND COALESCE(s.client_id, '') = $2",
         )
         .bind(old_digest)
+        .bind(client)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -224,6 +253,7 @@ impl Store {
         let expires: i64 = row.try_get("expires_at").map_err(db_err)?;
         let revoked: Option<i64> = row.try_get("revoked_at").map_err(db_err)?;
         let used: Option<i64> = row.try_get("used_at").map_err(db_err)?;
+        let scope: Option<String> = row.try_get("scope").map_err(db_err)?;
         if revoked.is_some() {
             return Ok(Written::new(RotateOutcome::Ended, Vec::new()));
         }
@@ -269,6 +299,7 @@ impl Store {
             session: sid,
             user,
             expires_at: Timestamp(expires),
+            scope,
         })
         .await
     }

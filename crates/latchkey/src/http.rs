@@ -24,6 +24,9 @@ pub struct AppState {
     /// Where browsers and clients reach Latchkey (no trailing slash): every absolute link
     /// Latchkey gives out starts with it.
     pub public_url: Arc<str>,
+    /// Where the hosted pages are (they yield their usual paths to a dialect mounted at the
+    /// root that serves the same ones).
+    pub pages: Arc<crate::pages::PagePaths>,
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive), if any.

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod dialects;
 pub mod http;
 pub mod logging;
+pub mod pages;
 pub mod server;
 
 pub use latchkey_core as core;

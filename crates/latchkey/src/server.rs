@@ -322,6 +322,9 @@ pub fn root_routes() -> Vec<(String, String)> {
             }
         }
     }
+    for (m, path) in crate::pages::PATHS {
+        out.push(((*m).to_owned(), (*path).to_owned()));
+    }
     out
 }
 
@@ -341,6 +344,7 @@ pub fn app(
     let trusted = state.trusted_proxies.clone();
 
     let api = api
+        .merge(crate::pages::router(&state.pages))
         .merge(mounts.router())
         .fallback(|| async { Problem::route_not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
@@ -506,6 +510,7 @@ pub async fn serve(
         trusted_proxies: opts.trusted_proxies.clone().into(),
         citizen_portal_role_ids: Arc::new(opts.citizen_portal_role_ids.clone()),
         public_url: public_url.into(),
+        pages: Arc::new(crate::pages::PagePaths::for_mounts(&opts.mounts)),
     };
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
     let app = app(state, opts);

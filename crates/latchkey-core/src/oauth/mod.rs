@@ -1,8 +1,11 @@
 //! The OAuth 2.1 / OpenID Connect provider's domain: registered clients, their validation,
 //! and the scopes Latchkey knows. The flows that use them live in `service::oauth`.
 
+pub mod authorize;
+pub mod claims;
 pub mod clients;
 
+pub use authorize::{AuthorizationRequest, AuthorizeError, Prompt};
 pub use clients::{Client, ClientPatch, GrantType, IdTokenAlg, NewClient};
 
 /// An OAuth protocol refusal (RFC 6749 §5.2): the provider's answer to a request that the

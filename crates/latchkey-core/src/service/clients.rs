@@ -93,7 +93,8 @@ impl Admin<'_> {
 
     pub async fn delete_client(&self, id: &str) -> CoreResult<()> {
         self.get_client(id).await?;
-        self.svc.store.delete_client(id).await?;
+        let w = self.svc.store.delete_client(id).await?;
+        self.svc.applied(w);
         self.record(AuditEvent::new("client.deleted").on("client", id))
             .await;
         Ok(())

@@ -9,11 +9,17 @@
 //! - `roles`: roles and role assignments
 //! - `orgs`: organizations and membership
 //! - `clients`: OAuth client registration
-//! - `oauth`: client authentication and the token endpoint's grants
+//! - `oauth`: client authentication, client credentials, introspection
+//! - `authorize`: the authorization endpoint and the hosted pages' browser session
+//! - `codes`: the authorization-code and refresh-token grants, ID tokens
+//! - `grants`: UserInfo, revocation, RP-initiated logout, users' grants
 //! - `sync`: keeping this instance's caches in step with the database
 
 mod accounts;
+mod authorize;
 mod clients;
+mod codes;
+mod grants;
 mod oauth;
 mod orgs;
 mod passwords;
@@ -24,7 +30,10 @@ mod sync;
 use std::sync::Arc;
 
 pub use accounts::{Bootstrapped, NewAccount, SignupPolicy, UserPatch};
+pub use authorize::{AuthorizeStep, BrowserSession, Fresh, CODE_TTL_SECS};
 pub use clients::CreatedClient;
+pub use codes::UserTokens;
+pub use grants::{LogoutRequest, LogoutTarget};
 pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken, TokenInfo};
 pub use sessions::{IssuedTokens, LoginOutcome};
 

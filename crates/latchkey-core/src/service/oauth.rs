@@ -165,8 +165,8 @@ impl Latchkey {
                 }
                 match self.cached_user(user).await? {
                     Some(u) if u.is_active => Some(TokenInfo {
-                        scope: None,
-                        client_id: None,
+                        scope: claims.scope.clone(),
+                        client_id: claims.client_id.clone(),
                         username: Some(u.username.clone()),
                         sub: claims.sub,
                         iss: claims.iss,

@@ -49,6 +49,11 @@ impl Latchkey {
         if !user.is_active {
             return Err(CoreError::Unauthenticated(AuthFailure::Disabled));
         }
+        // A token delegated to an OAuth client is good at UserInfo within its scope, never
+        // as the user in the native API or a dialect.
+        if v.client_id.is_some() {
+            return Err(CoreError::Unauthenticated(AuthFailure::Malformed));
+        }
         Ok(Principal {
             user_id: v.user_id,
             session_id: v.session_id,
@@ -242,6 +247,8 @@ impl Latchkey {
             revoked_at: None,
             user_agent: client.user_agent.clone(),
             client_ip: client.ip.clone(),
+            client_id: None,
+            scope: None,
         };
         let refresh = new_refresh_token();
         let audit = audit.map(|e| e.on("session", &session.id));
@@ -281,6 +288,7 @@ impl Latchkey {
                 &refresh_digest(&next),
                 now,
                 self.cfg.session_idle_secs,
+                "",
             )
             .await?;
         // A reuse or an expired session ended it: its access tokens stop here too, not when
@@ -290,6 +298,7 @@ impl Latchkey {
                 session,
                 user,
                 expires_at,
+                ..
             } => {
                 let principal = self.cache.user(user);
                 if principal.is_some_and(|u| !u.is_active) {

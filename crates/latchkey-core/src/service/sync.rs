@@ -74,6 +74,8 @@ impl Latchkey {
             .store
             .prune_sessions(Timestamp(now.0 - 86_400_000))
             .await;
+        // Spent codes are kept an hour past expiry, so a late replay still ends what they issued.
+        let _ = self.store.prune_codes(Timestamp(now.0 - 3_600_000)).await;
         let _ = self
             .store
             .prune_throttle(Timestamp(now.0 - 86_400_000))

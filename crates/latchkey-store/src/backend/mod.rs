@@ -90,13 +90,14 @@ impl Backend {
         new_digest: &str,
         now: Timestamp,
         idle_cutoff: i64,
+        client: &str,
     ) -> CoreResult<Option<RotateOutcome>> {
         match self {
             Backend::Sqlite => {
-                sqlite::rotate_live(store, old_digest, new_digest, now, idle_cutoff).await
+                sqlite::rotate_live(store, old_digest, new_digest, now, idle_cutoff, client).await
             }
             Backend::Postgres => {
-                postgres::rotate_live(store, old_digest, new_digest, now, idle_cutoff).await
+                postgres::rotate_live(store, old_digest, new_digest, now, idle_cutoff, client).await
             }
         }
     }

@@ -33,6 +33,7 @@ pub(crate) async fn rotate_live(
     new_digest: &str,
     now: Timestamp,
     idle_cutoff: i64,
+    client: &str,
 ) -> CoreResult<Option<RotateOutcome>> {
     let mut tx = store.begin().await?;
     let claimed = sqlx::query(
@@ -48,17 +49,20 @@ pub(crate) async fn rotate_live(
         let sid: String = row.try_get("session_id").map_err(db_err)?;
         let live = sqlx::query(
             "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL \
-                 AND expires_at > $2 AND last_used_at > $3 RETURNING user_id, expires_at",
+                 AND expires_at > $2 AND last_used_at > $3 AND COALESCE(client_id, '') = $4 \
+                 RETURNING user_id, expires_at, scope",
         )
         .bind(&sid)
         .bind(now.0)
         .bind(idle_cutoff)
+        .bind(client)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         if let Some(row) = live {
             let user = UserId(row.try_get("user_id").map_err(db_err)?);
             let expires: i64 = row.try_get("expires_at").map_err(db_err)?;
+            let scope: Option<String> = row.try_get("scope").map_err(db_err)?;
             sqlx::query(
                 "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
                      VALUES ($1, $2, $3)",
@@ -74,6 +78,7 @@ pub(crate) async fn rotate_live(
                 session: SessionId(sid),
                 user,
                 expires_at: Timestamp(expires),
+                scope,
             }));
         }
     }

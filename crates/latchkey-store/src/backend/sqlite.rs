@@ -54,14 +54,16 @@ pub(crate) async fn rotate_live(
     new_digest: &str,
     now: Timestamp,
     idle_cutoff: i64,
+    client: &str,
 ) -> CoreResult<Option<RotateOutcome>> {
     const ROTATE: &str =
         "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id \
-            AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3); \
+            AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3 \
+            AND COALESCE(s.client_id, '') = $5); \
         UPDATE sessions SET last_used_at = $2 WHERE changes() = 1 \
           AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) \
-          RETURNING id, user_id, expires_at; \
+          RETURNING id, user_id, expires_at, scope; \
         INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
           SELECT $4, session_id, $2 FROM refresh_tokens WHERE changes() = 1 AND token_hash = $1";
     let mut tx = store.begin().await?;
@@ -70,6 +72,7 @@ pub(crate) async fn rotate_live(
         .bind(now.0)
         .bind(idle_cutoff)
         .bind(new_digest)
+        .bind(client)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -81,5 +84,6 @@ pub(crate) async fn rotate_live(
         session: SessionId(row.try_get("id").map_err(db_err)?),
         user: UserId(row.try_get("user_id").map_err(db_err)?),
         expires_at: Timestamp(row.try_get("expires_at").map_err(db_err)?),
+        scope: row.try_get("scope").map_err(db_err)?,
     }))
 }

@@ -286,6 +286,9 @@ pub struct SessionDto {
     pub expires_at: String,
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
+    /// The OAuth client the session was opened for (its tokens are that client's); absent
+    /// for sign-ins through the API, a dialect or the hosted pages.
+    pub client_id: Option<String>,
     /// True for the session of the token making this request.
     pub current: bool,
 }
@@ -300,6 +303,7 @@ impl SessionDto {
             expires_at: ts(s.expires_at),
             user_agent: s.user_agent,
             client_ip: s.client_ip,
+            client_id: s.client_id,
         }
     }
 }

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod clients;
 pub mod dto;
+mod grants;
 mod oauth;
 mod ops;
 mod orgs;
@@ -41,7 +42,7 @@ use problem::Problem;
         (name = "organizations", description = "Organizations and membership (admins)"),
         (name = "audit", description = "The security event log (admins)"),
         (name = "clients", description = "OAuth 2.1 / OpenID Connect client registration (admins)"),
-        (name = "oauth", description = "The OAuth 2.1 token endpoint and server metadata (form requests, RFC 6749 errors)"),
+        (name = "oauth", description = "OAuth 2.1 / OpenID Connect: token, introspection, revocation, UserInfo, discovery (form requests, RFC 6749 errors). The authorization endpoint and the hosted sign-in pages are HTML: see docs/oidc.md"),
         (name = "operations", description = "Health, readiness, metrics, keys")
     )
 )]
@@ -74,6 +75,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(audit::router())
         .merge(clients::router())
+        .merge(grants::router())
         .merge(oauth::router())
         .split_for_parts()
 }

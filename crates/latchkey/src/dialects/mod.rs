@@ -220,6 +220,13 @@ impl Mounts {
         Ok(())
     }
 
+    /// Does a dialect mounted at the root serve `path` (with any method)?
+    pub fn serves_at_root(&self, path: &str) -> bool {
+        self.iter()
+            .filter(|(_, prefix)| prefix.is_empty())
+            .any(|(d, _)| d.routes().iter().any(|(_, p)| overlap(p, path)))
+    }
+
     /// The mounted dialects' routes, merged into one router.
     pub fn router(&self) -> Router<AppState> {
         let mut router = Router::new();

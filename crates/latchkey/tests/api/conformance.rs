@@ -74,6 +74,8 @@ fn session(user: UserId, last_used: Timestamp) -> Session {
         revoked_at: None,
         user_agent: None,
         client_ip: None,
+        client_id: None,
+        scope: None,
     }
 }
 
@@ -119,8 +121,8 @@ story!(
         s.create_session(&sess, "d0", None).await.unwrap();
         let now = Timestamp::now();
         let (a, b) = tokio::join!(
-            s.rotate_refresh("d0", "d1a", now, 3600),
-            s.rotate_refresh("d0", "d1b", now, 3600)
+            s.rotate_refresh("d0", "d1a", now, 3600, ""),
+            s.rotate_refresh("d0", "d1b", now, 3600, "")
         );
         let outcomes = [a.unwrap(), b.unwrap()];
         let rotated: Vec<_> = outcomes
@@ -143,7 +145,7 @@ story!(
         } else {
             "d1b"
         };
-        let after = s.rotate_refresh(winner, "d2", now, 3600).await.unwrap();
+        let after = s.rotate_refresh(winner, "d2", now, 3600, "").await.unwrap();
         assert_eq!(after.value, RotateOutcome::Ended);
         assert!(s
             .get_session(&sess.id)
@@ -153,7 +155,7 @@ story!(
             .revoked_at
             .is_some());
         assert_eq!(
-            s.rotate_refresh("unknown", "d3", now, 3600)
+            s.rotate_refresh("unknown", "d3", now, 3600, "")
                 .await
                 .unwrap()
                 .value,
@@ -162,7 +164,7 @@ story!(
         // Idle past its timeout: the session ends at the attempt.
         let idle = session(user, Timestamp(now.0 - 10_000));
         s.create_session(&idle, "i0", None).await.unwrap();
-        let w = s.rotate_refresh("i0", "i1", now, 5).await.unwrap();
+        let w = s.rotate_refresh("i0", "i1", now, 5, "").await.unwrap();
         assert_eq!(
             w.value,
             RotateOutcome::Expired {

@@ -198,6 +198,19 @@ impl Instance {
         opts: HttpOptions,
         counters: Option<std::sync::Arc<dyn latchkey::core::limits::Counters>>,
     ) -> Instance {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_bound(listener, url, cfg, opts, counters).await
+    }
+
+    /// An instance on a listener already bound (so its address can be the issuer).
+    pub async fn start_bound(
+        listener: tokio::net::TcpListener,
+        url: &str,
+        cfg: CoreConfig,
+        opts: HttpOptions,
+        counters: Option<std::sync::Arc<dyn latchkey::core::limits::Counters>>,
+    ) -> Instance {
+        let addr: SocketAddr = listener.local_addr().unwrap();
         let store = Store::connect(url, PoolConfig::default())
             .await
             .expect("connect");
@@ -209,8 +222,6 @@ impl Instance {
         svc.bootstrap_admin("admin", "admin@example.com", Some(ADMIN_PASSWORD.into()))
             .await
             .expect("bootstrap");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, rx) = watch::channel(false);
         let s = svc.clone();
         let task = tokio::spawn(async move {
@@ -315,7 +326,13 @@ impl TestApp {
         opts: HttpOptions,
     ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let inst = Instance::start_with(&db.url, cfg, opts).await;
+        // As `latchkey serve` does: bound first, and the issuer is the public URL.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cfg = cfg;
+        if cfg.issuer == CoreConfig::default().issuer {
+            cfg.issuer = format!("http://{}", listener.local_addr().unwrap());
+        }
+        let inst = Instance::start_bound(listener, &db.url, cfg, opts, None).await;
         let http = reqwest::Client::new();
         let mut app = TestApp {
             http,

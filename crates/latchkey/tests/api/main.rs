@@ -13,6 +13,7 @@ mod input;
 mod instances;
 mod layers;
 mod oauth;
+mod oidc;
 mod ops;
 mod orgs;
 mod regressions;

@@ -451,11 +451,11 @@ dual!(the_server_metadata_describes_the_token_endpoint, |app| {
     assert_eq!(r.body["jwks_uri"], json!(app.url("/.well-known/jwks.json")));
     assert_eq!(
         r.body["grant_types_supported"],
-        json!(["client_credentials"])
+        json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(
         r.body["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
     let (id, secret) = machine(&app).await;
     let at = token(&app, Some((&id, &secret)), "grant_type=client_credentials").await;

@@ -87,7 +87,13 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/clients/{client_id}/rotate-secret", "post"),
         ("/oauth/token", "post"),
         ("/oauth/introspect", "post"),
+        ("/oauth/revoke", "post"),
+        ("/oauth/userinfo", "get"),
+        ("/oauth/userinfo", "post"),
         ("/.well-known/oauth-authorization-server", "get"),
+        ("/.well-known/openid-configuration", "get"),
+        ("/v1/me/grants", "get"),
+        ("/v1/me/grants/{client_id}", "delete"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {

@@ -1,7 +1,9 @@
-//! The OAuth 2.1 endpoints at the root: the token endpoint (`/oauth/token`) and the
-//! authorization server metadata (RFC 8414). They speak the protocol's own wire: form-encoded
-//! requests, JSON answers, errors as `{"error", "error_description"}` (RFC 6749 §5.2), not the
-//! native API's problem documents. The rules are the core's (`service::oauth`).
+//! The OAuth 2.1 / OpenID Connect endpoints at the root: token (`/oauth/token`),
+//! introspection (RFC 7662), revocation (RFC 7009), UserInfo, and discovery. They speak the
+//! protocol's own wire: form-encoded requests, JSON answers, errors as
+//! `{"error", "error_description"}` (RFC 6749 §5.2), not the native API's problem documents.
+//! The rules are the core's. The authorization endpoint and the pages it leads to are in
+//! `crate::pages`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,11 +21,18 @@ use crate::core::oauth::OAuthError;
 use crate::core::service::{ClientAuth, ClientAuthMethod, TokenInfo};
 use crate::http::AppState;
 
+mod discovery;
+mod token;
+mod userinfo;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(token))
+        .routes(routes!(token::token))
         .routes(routes!(introspect))
-        .routes(routes!(metadata))
+        .routes(routes!(revoke))
+        .routes(routes!(userinfo::userinfo_get, userinfo::userinfo_post))
+        .routes(routes!(discovery::metadata))
+        .routes(routes!(discovery::openid_configuration))
 }
 
 /// A token endpoint error (RFC 6749 §5.2).
@@ -34,38 +43,9 @@ pub struct OAuthErrorBody {
     pub error_description: &'static str,
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// `Bearer`
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The scopes granted, space-separated.
-    pub scope: String,
-}
-
-/// The token request's form (`application/x-www-form-urlencoded`).
-#[derive(Debug, ToSchema)]
-#[expect(
-    dead_code,
-    reason = "describes the form in OpenAPI; the handler reads the pairs itself to refuse repeats"
-)]
-pub struct TokenRequest {
-    /// `client_credentials`
-    pub grant_type: String,
-    /// Space-separated scopes; default: every API scope the client is registered for.
-    pub scope: Option<String>,
-    /// With `client_secret_post` (or a public client).
-    pub client_id: Option<String>,
-    /// With `client_secret_post`.
-    pub client_secret: Option<String>,
-}
-
 /// The protocol's answer to a refusal: 400, or 401 for a client that failed to
 /// authenticate (with `WWW-Authenticate` when it tried HTTP Basic, RFC 6749 §5.2).
-fn oauth_error(e: OAuthError, basic: bool) -> Response {
+pub(super) fn oauth_error(e: OAuthError, basic: bool) -> Response {
     let status = if e == OAuthError::InvalidClient {
         StatusCode::UNAUTHORIZED
     } else {
@@ -88,7 +68,7 @@ fn oauth_error(e: OAuthError, basic: bool) -> Response {
 }
 
 /// Core outcomes at the token endpoint, in the protocol's words.
-fn core_error(e: CoreError, basic: bool) -> Response {
+pub(super) fn core_error(e: CoreError, basic: bool) -> Response {
     let (status, error, description) = match e {
         CoreError::OAuth(o) => return oauth_error(o, basic),
         CoreError::RateLimited { retry_after } => {
@@ -226,13 +206,13 @@ fn client_auth(
 
 /// A client-authenticated endpoint's form: its parameters, how the client presented itself,
 /// and whether that was HTTP Basic (for the shape of a 401).
-struct AuthenticatedForm {
-    params: Vec<(String, String)>,
-    auth: ClientAuth,
-    basic: bool,
+pub(super) struct AuthenticatedForm {
+    pub(super) params: Vec<(String, String)>,
+    pub(super) auth: ClientAuth,
+    pub(super) basic: bool,
 }
 
-fn authenticated_form(
+pub(super) fn authenticated_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<AuthenticatedForm, (OAuthError, bool)> {
@@ -244,55 +224,6 @@ fn authenticated_form(
         auth,
         basic,
     })
-}
-
-/// The token endpoint (RFC 6749 §3.2): the `client_credentials` grant, with
-/// `client_secret_basic` or `client_secret_post` client authentication.
-#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
-    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "An access token", body = TokenResponse),
-        (status = 400, description = "A refused request (RFC 6749 §5.2)", body = OAuthErrorBody),
-        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
-    ))]
-async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let AuthenticatedForm {
-        params,
-        auth,
-        basic,
-    } = match authenticated_form(&headers, &body) {
-        Ok(f) => f,
-        Err((e, basic)) => return oauth_error(e, basic),
-    };
-    let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
-    let outcome = match get("grant_type") {
-        None => Err(CoreError::OAuth(OAuthError::InvalidRequest(
-            "grant_type is required",
-        ))),
-        Some("client_credentials") => st.svc.client_credentials_grant(&auth, get("scope")).await,
-        Some(_) => {
-            // Authenticate first: an unknown client learns nothing about grant types.
-            match st.svc.authenticate_client(&auth).await {
-                Ok(_) => Err(CoreError::OAuth(OAuthError::UnsupportedGrantType)),
-                Err(e) => Err(e),
-            }
-        }
-    };
-    match outcome {
-        Ok(t) => {
-            let mut r = axum::Json(TokenResponse {
-                access_token: t.access_token,
-                token_type: "Bearer",
-                expires_in: t.expires_in,
-                scope: t.scope,
-            })
-            .into_response();
-            r.headers_mut()
-                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            r
-        }
-        Err(e) => core_error(e, basic),
-    }
 }
 
 /// The introspection request's form.
@@ -409,45 +340,51 @@ async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: Bytes)
     }
 }
 
-/// Authorization server metadata (RFC 8414).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ServerMetadata {
-    pub issuer: String,
-    pub token_endpoint: String,
-    pub introspection_endpoint: String,
-    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
-    pub jwks_uri: String,
-    pub grant_types_supported: Vec<&'static str>,
-    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// No authorization endpoint yet: no response type.
-    pub response_types_supported: Vec<&'static str>,
-    pub service_documentation: String,
+/// The revocation request's form.
+#[derive(Debug, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form in OpenAPI; the handler reads the pairs itself to refuse repeats"
+)]
+pub struct RevocationRequest {
+    /// An access or refresh token issued to the calling client.
+    pub token: String,
+    /// `access_token` or `refresh_token` (accepted and not needed).
+    pub token_type_hint: Option<String>,
+    /// With `client_secret_post`, or alone for a public client.
+    pub client_id: Option<String>,
+    /// With `client_secret_post`.
+    pub client_secret: Option<String>,
 }
 
-/// What this authorization server offers (RFC 8414): today the token endpoint with the
-/// client-credentials grant, and introspection.
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
-    responses((status = 200, description = "The metadata", body = ServerMetadata)))]
-async fn metadata(State(st): State<AppState>) -> impl IntoResponse {
-    let base: &str = &st.public_url;
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(ServerMetadata {
-            issuer: st.svc.tokens().issuer().to_owned(),
-            token_endpoint: format!("{base}/oauth/token"),
-            introspection_endpoint: format!("{base}/oauth/introspect"),
-            introspection_endpoint_auth_methods_supported: vec![
-                "client_secret_basic",
-                "client_secret_post",
-            ],
-            jwks_uri: format!("{base}/.well-known/jwks.json"),
-            grant_types_supported: vec!["client_credentials"],
-            token_endpoint_auth_methods_supported: vec![
-                "client_secret_basic",
-                "client_secret_post",
-            ],
-            response_types_supported: vec![],
-            service_documentation: format!("{base}/docs"),
-        }),
-    )
+/// Token revocation (RFC 7009): an access or refresh token of the calling client ends the
+/// grant's session, so every token of it stops. The answer is 200 whether or not the token
+/// was known.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = RevocationRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "A refused request (RFC 6749 §5.2)", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
+async fn revoke(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let AuthenticatedForm {
+        params,
+        auth,
+        basic,
+    } = match authenticated_form(&headers, &body) {
+        Ok(f) => f,
+        Err((e, basic)) => return oauth_error(e, basic),
+    };
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return oauth_error(OAuthError::InvalidRequest("token is required"), basic);
+    };
+    match st.svc.revoke(&auth, token).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => core_error(e, basic),
+    }
 }

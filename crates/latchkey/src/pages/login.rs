@@ -1,0 +1,235 @@
+//! The sign-in page (`/login`). The form goes through the core login every dialect uses, so
+//! the brute-force throttle, locks and audit apply unchanged; the session it opens is the
+//! browser's.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::authorize::follow;
+use super::views::{self, LoginForm};
+use super::{
+    browser, cookie_names, csrf_ok, csrf_token, field, form_fields, page, query_params, see_other,
+    set_cookie, unavailable, url,
+};
+use crate::api::Client;
+use crate::core::error::CoreError;
+use crate::core::service::Fresh;
+use crate::http::AppState;
+
+pub(super) async fn get_login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = q.unwrap_or_default();
+    let (csrf, set) = csrf_token(&st, &headers);
+    let cookies: Vec<HeaderValue> = set.into_iter().collect();
+    let b = match browser(&st, &headers).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let (true, Some(b)) = (q.is_empty(), &b) {
+        let action = url(&st, &st.pages.logout);
+        return page(
+            StatusCode::OK,
+            views::signed_in(&b.user.username, &action, &csrf),
+            None,
+            &cookies,
+        );
+    }
+    let params = query_params(&q);
+    let hint = params
+        .iter()
+        .find(|(k, _)| k == "login_hint")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    render(
+        &st,
+        &q,
+        &params,
+        &csrf,
+        hint,
+        None,
+        StatusCode::OK,
+        &cookies,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    st: &AppState,
+    q: &str,
+    params: &[(String, String)],
+    csrf: &str,
+    identifier: &str,
+    error: Option<&str>,
+    status: StatusCode,
+    cookies: &[HeaderValue],
+) -> Response {
+    let client = params
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.as_str());
+    let client_name = match client {
+        Some(id) => st.svc.client_name(id).await.unwrap_or(None),
+        None => None,
+    };
+    let redirect = params
+        .iter()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.as_str());
+    let action = url(st, &st.pages.login);
+    page(
+        status,
+        views::login(&LoginForm {
+            action: &action,
+            csrf,
+            request: q,
+            identifier: &identifier.chars().take(256).collect::<String>(),
+            error,
+            client_name: client_name.as_deref(),
+        }),
+        redirect,
+        cookies,
+    )
+}
+
+/// The request to carry on with after a sign-in: `prompt=login` and `max_age` are met now
+/// (the ID token's `auth_time` says when), so they must not send the browser back here.
+fn after_sign_in(q: &str) -> String {
+    let mut params = query_params(q);
+    params.retain(|(k, _)| k != "max_age");
+    for (k, v) in params.iter_mut() {
+        if k == "prompt" {
+            *v = v
+                .split(' ')
+                .filter(|p| *p != "login" && !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    params.retain(|(k, v)| k != "prompt" || !v.is_empty());
+    serde_urlencoded::to_string(&params).unwrap_or_default()
+}
+
+pub(super) async fn post_login(
+    State(st): State<AppState>,
+    Client(info): Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = form_fields(&headers, &body).unwrap_or_default();
+    let request = field(&fields, "request").unwrap_or("").to_owned();
+    let identifier = field(&fields, "identifier").unwrap_or("");
+    let password = field(&fields, "password").unwrap_or("");
+    let params = query_params(&request);
+    let (csrf, set) = csrf_token(&st, &headers);
+    let cookies: Vec<HeaderValue> = set.into_iter().collect();
+    if !csrf_ok(&st, &headers, field(&fields, "csrf")) {
+        return render(
+            &st,
+            &request,
+            &params,
+            &csrf,
+            identifier,
+            Some("This form has expired or did not come from this site. Sign in again."),
+            StatusCode::FORBIDDEN,
+            &cookies,
+        )
+        .await;
+    }
+    let before = match browser(&st, &headers).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match st.svc.sign_in(identifier, password, &info).await {
+        Ok((value, b)) => {
+            if let Some(old) = before {
+                if let Err(e) = st.svc.sign_out(&old, "signed in again").await {
+                    return unavailable(&st, e);
+                }
+            }
+            let mut cookies = cookies;
+            cookies.push(set_cookie(&st, cookie_names(&st).session, Some(&value)));
+            if request.is_empty() {
+                return see_other(&url(&st, &st.pages.login), &cookies);
+            }
+            let q = after_sign_in(&request);
+            let fresh = Fresh {
+                login: true,
+                consent: false,
+            };
+            match st.svc.authorize(&query_params(&q), Some(&b), fresh).await {
+                Ok(step) => follow(&st, step, &q, &cookies),
+                Err(e) => unavailable(&st, e),
+            }
+        }
+        Err(CoreError::InvalidCredentials | CoreError::Invalid { .. }) => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                identifier,
+                Some("The username or email, or the password, is not right."),
+                StatusCode::UNAUTHORIZED,
+                &cookies,
+            )
+            .await
+        }
+        Err(CoreError::AccountDisabled) => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                identifier,
+                Some("This account is disabled. Ask your administrator."),
+                StatusCode::FORBIDDEN,
+                &cookies,
+            )
+            .await
+        }
+        Err(CoreError::RateLimited { retry_after }) => {
+            let secs = retry_after.as_secs().max(1);
+            let wait = if secs < 90 {
+                format!("{secs} seconds")
+            } else {
+                format!("{} minutes", secs.div_ceil(60))
+            };
+            let message = format!("Too many failed sign-in attempts. Try again in {wait}.");
+            let mut r = render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                identifier,
+                Some(&message),
+                StatusCode::TOO_MANY_REQUESTS,
+                &cookies,
+            )
+            .await;
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
+        Err(e) => unavailable(&st, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_sign_in;
+
+    #[test]
+    fn a_sign_in_meets_prompt_login_and_max_age() {
+        assert_eq!(
+            after_sign_in("client_id=c&prompt=login+consent&max_age=0&state=s"),
+            "client_id=c&prompt=consent&state=s"
+        );
+        assert_eq!(after_sign_in("prompt=login&x=1"), "x=1");
+    }
+}

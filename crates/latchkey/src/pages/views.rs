@@ -1,0 +1,161 @@
+//! The pages' markup. Labels name every field, errors are tied to the fields they are about
+//! (`aria-describedby`, `aria-invalid`) and announced (`role="alert"`); the focus order is
+//! the reading order; the layout is one column that fits a phone.
+
+use maud::{html, Markup, DOCTYPE};
+
+use crate::core::oauth::authorize::describe_scope;
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · Latchkey" }
+                link rel="stylesheet" href="/assets/latchkey.css";
+            }
+            body {
+                main class="card" {
+                    p class="brand" { "Latchkey" }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// What the sign-in form shows.
+pub struct LoginForm<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub identifier: &'a str,
+    pub error: Option<&'a str>,
+    /// Continuing to this application, when signing in for one.
+    pub client_name: Option<&'a str>,
+}
+
+pub fn login(f: &LoginForm<'_>) -> Markup {
+    let described = f.error.map(|_| "form-error");
+    let invalid = f.error.map(|_| "true");
+    layout(
+        "Sign in",
+        html! {
+            h1 { "Sign in" }
+            @if let Some(name) = f.client_name {
+                p class="lead" { "to continue to " strong { (name) } }
+            }
+            form method="post" action=(f.action) {
+                input type="hidden" name="csrf" value=(f.csrf);
+                input type="hidden" name="request" value=(f.request);
+                @if let Some(e) = f.error {
+                    p id="form-error" class="error" role="alert" { (e) }
+                }
+                label for="identifier" { "Username or email" }
+                input id="identifier" name="identifier" type="text" autocomplete="username"
+                    autocapitalize="none" spellcheck="false" required autofocus[f.error.is_none()]
+                    value=(f.identifier) aria-describedby=[described] aria-invalid=[invalid];
+                label for="password" { "Password" }
+                input id="password" name="password" type="password"
+                    autocomplete="current-password" required autofocus[f.error.is_some()]
+                    aria-describedby=[described] aria-invalid=[invalid];
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// The page of a browser that is signed in and has nowhere to go.
+pub fn signed_in(username: &str, logout_action: &str, csrf: &str) -> Markup {
+    layout(
+        "Signed in",
+        html! {
+            h1 { "You are signed in" }
+            p { "Signed in as " strong { (username) } "." }
+            form method="post" action=(logout_action) {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+pub struct ConsentForm<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: &'a [String],
+}
+
+pub fn consent(f: &ConsentForm<'_>) -> Markup {
+    layout(
+        "Allow access",
+        html! {
+            h1 { "Allow " (f.client_name) " to access your account?" }
+            p class="lead" { "Signed in as " strong { (f.username) } "." }
+            p id="scopes-intro" { (f.client_name) " will be able to:" }
+            ul class="scopes" aria-labelledby="scopes-intro" {
+                @for s in f.scopes {
+                    li { (describe_scope(s)) }
+                }
+            }
+            p class="hint" { "You can revoke this at any time." }
+            form method="post" action=(f.action) class="actions" {
+                input type="hidden" name="csrf" value=(f.csrf);
+                input type="hidden" name="request" value=(f.request);
+                button type="submit" name="decision" value="allow" { "Allow" }
+                button type="submit" name="decision" value="deny" class="secondary" { "Deny" }
+            }
+        },
+    )
+}
+
+pub struct LogoutForm<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub fields: &'a [(&'a str, &'a str)],
+}
+
+pub fn confirm_logout(f: &LogoutForm<'_>) -> Markup {
+    layout(
+        "Sign out",
+        html! {
+            h1 { "Sign out?" }
+            p { "You are signed in as " strong { (f.username) } "." }
+            form method="post" action=(f.action) {
+                input type="hidden" name="csrf" value=(f.csrf);
+                @for (k, v) in f.fields {
+                    input type="hidden" name=(k) value=(v);
+                }
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+pub fn signed_out(login_href: &str) -> Markup {
+    layout(
+        "Signed out",
+        html! {
+            h1 { "You are signed out" }
+            p { a href=(login_href) { "Sign in again" } }
+        },
+    )
+}
+
+pub fn error(message: &str) -> Markup {
+    layout(
+        "Error",
+        html! {
+            h1 { "Something is not right" }
+            p class="error" role="alert" { (message) }
+            p class="hint" { "Go back to the application you came from and try again." }
+        },
+    )
+}
