@@ -40,7 +40,7 @@ test('server metadata is discovered and names this issuer', async () => {
   assert.equal(meta.issuer, base)
   assert.equal(meta.token_endpoint, `${base}/oauth/token`)
   assert.equal(meta.introspection_endpoint, `${base}/oauth/introspect`)
-  assert.deepEqual(meta.grant_types_supported, ['client_credentials'])
+  assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials'])
 })
 
 test('the client-credentials grant works with client_secret_basic and client_secret_post', async () => {

@@ -267,6 +267,13 @@ fn page(
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    // `same-origin`, not the API's `no-referrer`: under `no-referrer` a browser sends
+    // `Origin: null` with the pages' own form posts, and the origin check needs the real one.
+    // Other sites still get no referrer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     for c in cookies {
         h.append(header::SET_COOKIE, c.clone());
     }
