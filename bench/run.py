@@ -12,6 +12,7 @@ Every load goes to 127.0.0.1 and every wrk run is bounded by its duration.
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import platform
@@ -24,7 +25,9 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.client import HTTPConnection
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench", "lua")
@@ -385,6 +388,9 @@ def run(args):
         results["client_credentials"] = wrk(lk("/oauth/token"), "client_credentials.lua", 16, 2, secs, env={"BENCH_BASIC": basic})
         log(f"client credentials {results['client_credentials']['rps']:.0f}/s p99 {results['client_credentials']['p99_ms']:.2f} ms")
 
+        # OpenID Connect: a first-party client, a browser signed in at the hosted page.
+        results.update(oidc_scenarios(admin_token, user, secs))
+
         # Login storm beside the read test.
         storm = wrk(
             lk("/v1/auth/login"), "login.lua", 32, 1, secs + 2, env={"BENCH_USERS": "|".join(names), "BENCH_PASSWORD": PASSWORD}, background=True
@@ -503,6 +509,25 @@ def table(mode, r):
             f"{r['deep_offset']['p99_ms']:.2f}",
         ),
         (f"search: `q=` over {len(r['search_terms'])} terms, c=4", f"{r['search']['rps']:,.0f} req/s", f"{r['search']['p50_ms']:.2f}", f"{r['search']['p99_ms']:.2f}"),
+        (
+            "OpenID round: authorize (signed in, first-party) + code exchange with an RS256 ID token, c=16 "
+            "(latency per request)",
+            f"{r['code_exchange']['rps']:,.0f} rounds/s",
+            f"{r['code_exchange']['p50_ms']:.2f}",
+            f"{r['code_exchange']['p99_ms']:.2f}",
+        ),
+        (
+            "UserInfo with a delegated access token, c=64",
+            f"{r['userinfo']['rps']:,.0f} req/s ({r['userinfo']['rps'] / r['baseline']['rps']:.2f}× baseline)",
+            f"{r['userinfo']['p50_ms']:.2f}",
+            f"{r['userinfo']['p99_ms']:.2f}",
+        ),
+        (
+            "introspection of a user's token by its client (HTTP Basic), c=64",
+            f"{r['introspect']['rps']:,.0f} req/s ({r['introspect']['rps'] / r['baseline']['rps']:.2f}× baseline)",
+            f"{r['introspect']['p50_ms']:.2f}",
+            f"{r['introspect']['p99_ms']:.2f}",
+        ),
     ]
     lines = [
         "| scenario | throughput | p50 ms | p99 ms |",
@@ -534,6 +559,71 @@ def table(mode, r):
     return head + "\n\n" + "\n".join(lines)
 
 
+def browser_cookie(identifier):
+    """Signs in at the hosted page as a browser does; returns the session cookie."""
+    conn = HTTPConnection(HOST, LK_PORT, timeout=10)
+    conn.request("GET", "/login")
+    r = conn.getresponse()
+    page = r.read().decode()
+    csrf_cookie = next(v.split(";")[0] for k, v in r.getheaders() if k.lower() == "set-cookie")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "identifier": identifier, "password": PASSWORD})
+    conn.request(
+        "POST",
+        "/login",
+        body=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": csrf_cookie, "Origin": lk("")},
+    )
+    r = conn.getresponse()
+    r.read()
+    if r.status != 303:
+        raise SystemExit(f"bench: the hosted sign-in answered {r.status}")
+    return next(v.split(";")[0] for k, v in r.getheaders() if k.lower() == "set-cookie" and "session" in v)
+
+
+def oidc_scenarios(admin_token, user, secs):
+    """code_exchange (authorize + token, a round per two requests), userinfo, introspection."""
+    out = {}
+    redirect = "https://rp.example/cb"
+    st, raw = http("POST", lk("/v1/clients"), {"name": "bench rp", "redirect_uris": [redirect], "first_party": True}, token=admin_token)
+    rp = must(200 if st == 201 else st, raw, "register a relying party")
+    basic = "Basic " + base64.b64encode(f"{rp['client_id']}:{rp['client_secret']}".encode()).decode()
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    query = urllib.parse.urlencode(
+        {"response_type": "code", "client_id": rp["client_id"], "redirect_uri": redirect, "scope": "openid profile email",
+         "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"}
+    )
+    env = {
+        "BENCH_COOKIE": browser_cookie(user),
+        "BENCH_AUTHORIZE": f"/oauth/authorize?{query}",
+        "BENCH_BASIC": basic,
+        "BENCH_REDIRECT": urllib.parse.quote(redirect, safe=""),
+        "BENCH_VERIFIER": verifier,
+    }
+    run = wrk(lk("/oauth/authorize"), "code_exchange.lua", 16, 2, secs, env=env)
+    # Two requests a round; the round's latency is about twice a request's.
+    out["code_exchange"] = dict(run, rps=run["rps"] / 2)
+    log(f"code exchange {out['code_exchange']['rps']:.0f} rounds/s (request p99 {run['p99_ms']:.2f} ms)")
+    # One round by hand for the tokens the next two scenarios use.
+    conn = HTTPConnection(HOST, LK_PORT, timeout=10)
+    conn.request("GET", env["BENCH_AUTHORIZE"], headers={"Cookie": env["BENCH_COOKIE"]})
+    r = conn.getresponse()
+    r.read()
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(r.getheader("Location")).query)["code"][0]
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "code_verifier": verifier})
+    conn.request("POST", "/oauth/token", body=form, headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic})
+    r = conn.getresponse()
+    tokens = json.loads(r.read())
+    if r.status != 200:
+        raise SystemExit(f"bench: the code exchange answered {r.status}: {tokens}")
+    access = tokens["access_token"]
+    out["userinfo"] = wrk(lk("/oauth/userinfo"), "get.lua", 64, 2, secs, env={"BENCH_TOKEN": access})
+    out["introspect"] = wrk(lk("/oauth/introspect"), "introspect.lua", 64, 2, secs, env={"BENCH_BASIC": basic, "BENCH_TOKEN": access})
+    log(f"userinfo {out['userinfo']['rps']:.0f}/s, introspection {out['introspect']['rps']:.0f}/s")
+    return out
+
+
 def final_line(r):
     return (
         "bench: "
@@ -543,6 +633,9 @@ def final_line(r):
         f"login_ceiling_ratio={r['login']['rps'] / r['login_ceiling']:.2f} "
         f"refresh_rps={r['refresh']['rps']:.0f} "
         f"client_credentials_rps={r['client_credentials']['rps']:.0f} "
+        f"code_exchange_rps={r['code_exchange']['rps']:.0f} "
+        f"introspect_ratio={r['introspect']['rps'] / r['baseline']['rps']:.2f} "
+        f"userinfo_ratio={r['userinfo']['rps'] / r['baseline']['rps']:.2f} "
         f"storm_read_p99_ms={r['storm_read']['p99_ms']:.2f} "
         f"list_p99_ms={r['list']['p99_ms']:.2f} "
         f"deep_page_p99_ms={r['deep']['p99_ms']:.2f} "

@@ -13,6 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::model::{SessionId, Timestamp, User, UserId};
+use crate::oauth::Client;
+
+/// A registered client as client authentication needs it: the registration and its
+/// secret's digest.
+pub type ClientEntry = Arc<(Client, Option<String>)>;
+
+/// Above this many cached clients the client cache starts over.
+const MAX_CACHED_CLIENTS: usize = 10_000;
 
 /// One thing a cached answer may depend on, and that has changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +33,8 @@ pub enum Invalidation {
     AllUsers,
     /// The signing key set changed.
     Keys,
+    /// An OAuth client's registration or secret changed, or it was deleted.
+    Client(String),
 }
 
 impl Invalidation {
@@ -34,6 +44,7 @@ impl Invalidation {
             Invalidation::User(u) => ("u", u.0.to_string()),
             Invalidation::AllUsers => ("a", String::new()),
             Invalidation::Keys => ("k", String::new()),
+            Invalidation::Client(c) => ("c", c.clone()),
         }
     }
 
@@ -43,6 +54,7 @@ impl Invalidation {
             "u" => item.parse().ok().map(|id| Invalidation::User(UserId(id))),
             "a" => Some(Invalidation::AllUsers),
             "k" => Some(Invalidation::Keys),
+            "c" => Some(Invalidation::Client(item.to_owned())),
             _ => None,
         }
     }
@@ -59,6 +71,9 @@ pub struct AuthCache {
     users: RwLock<HashMap<UserId, Arc<User>>>,
     /// Bumped by every user invalidation, so a load that raced with a change is not cached.
     generation: AtomicU64,
+    /// Registered clients by id (only ones that exist), for client authentication.
+    clients: RwLock<HashMap<String, ClientEntry>>,
+    client_generation: AtomicU64,
 }
 
 impl AuthCache {
@@ -98,6 +113,31 @@ impl AuthCache {
         user
     }
 
+    pub fn client(&self, id: &str) -> Option<ClientEntry> {
+        self.clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub fn client_generation(&self) -> u64 {
+        self.client_generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a client loaded at `generation`, unless a client changed since.
+    pub fn put_client(&self, entry: (Client, Option<String>), generation: u64) -> ClientEntry {
+        let entry = Arc::new(entry);
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        if self.client_generation.load(Ordering::Acquire) == generation {
+            if clients.len() >= MAX_CACHED_CLIENTS {
+                clients.clear();
+            }
+            clients.insert(entry.0.id.clone(), entry.clone());
+        }
+        entry
+    }
+
     /// Applies one event. Returns true when the key set must be reloaded.
     pub fn apply(&self, event: &Invalidation) -> bool {
         match event {
@@ -122,6 +162,12 @@ impl AuthCache {
                 false
             }
             Invalidation::Keys => true,
+            Invalidation::Client(id) => {
+                let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+                self.client_generation.fetch_add(1, Ordering::AcqRel);
+                clients.remove(id);
+                false
+            }
         }
     }
 
@@ -174,6 +220,7 @@ mod tests {
             Invalidation::User(UserId(42)),
             Invalidation::AllUsers,
             Invalidation::Keys,
+            Invalidation::Client("lk_x".into()),
         ] {
             let (k, i) = e.encode();
             assert_eq!(Invalidation::decode(k, &i), Some(e));

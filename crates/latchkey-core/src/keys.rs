@@ -3,13 +3,13 @@
 //! implement) and P-256 (`ES256`). Private keys are PKCS#8 (Ed25519, P-256) or PKCS#1 (RSA)
 //! DER; the public part is kept in the form the JWKS publishes it.
 //!
-//! Signing and verification go through `ring` (by way of `jsonwebtoken`), whose RSA and ECDSA
-//! are constant-time. The `rsa` crate is used to *generate* RSA keys only: its private-key
+//! Signing goes through `ring` directly (keys parsed once), verification through
+//! `jsonwebtoken` (on `ring`); ring's RSA and ECDSA are constant-time. The `rsa` crate is used to *generate* RSA keys only: its private-key
 //! operations are not constant-time (RUSTSEC-2023-0071), and Latchkey never uses them.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::Serialize;
 
@@ -140,29 +140,74 @@ fn pair(public: &str) -> CoreResult<(&str, &str)> {
         .ok_or_else(|| failed("damaged public key"))
 }
 
-/// The keys `jsonwebtoken` signs and verifies with.
-pub(crate) fn jwt_keys(
-    alg: KeyAlg,
-    der: &[u8],
-    public: &str,
-) -> CoreResult<(EncodingKey, DecodingKey)> {
+/// A private key parsed once, when the key set is loaded: jsonwebtoken's `EncodingKey` keeps
+/// only DER and parses (for Ed25519: re-derives the public point) on every signature, which
+/// cost as much as the signature itself.
+pub(crate) enum Signer {
+    Ed(Ed25519KeyPair),
+    Rsa(ring::rsa::KeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+impl Signer {
+    /// Signs a JWS: `header.payload`, base64url, then the signature (RFC 7515 compact form).
+    pub(crate) fn jws<T: Serialize>(&self, header: &[u8], claims: &T) -> CoreResult<String> {
+        let payload = serde_json::to_vec(claims).map_err(CoreError::internal)?;
+        let mut out = URL_SAFE_NO_PAD.encode(header);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let rng = ring::rand::SystemRandom::new();
+        let sig: Vec<u8> = match self {
+            Signer::Ed(k) => k.sign(out.as_bytes()).as_ref().to_vec(),
+            Signer::Ec(k) => k
+                .sign(&rng, out.as_bytes())
+                .map_err(|_| failed("ECDSA signing failed"))?
+                .as_ref()
+                .to_vec(),
+            Signer::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    out.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| failed("RSA signing failed"))?;
+                sig
+            }
+        };
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+        Ok(out)
+    }
+}
+
+/// The key a token is signed with (parsed once) and the one `jsonwebtoken` verifies with.
+pub(crate) fn jwt_keys(alg: KeyAlg, der: &[u8], public: &str) -> CoreResult<(Signer, DecodingKey)> {
     let damaged = |e: jsonwebtoken::errors::Error| failed(&format!("damaged key: {e}"));
+    let bad = |_| failed("damaged private key");
     Ok(match alg {
         KeyAlg::EdDSA => (
-            EncodingKey::from_ed_der(der),
+            Signer::Ed(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(bad)?),
             DecodingKey::from_ed_components(public).map_err(damaged)?,
         ),
         KeyAlg::RS256 => {
             let (n, e) = pair(public)?;
             (
-                EncodingKey::from_rsa_der(der),
+                Signer::Rsa(
+                    ring::rsa::KeyPair::from_der(der).map_err(|_| failed("damaged RSA key"))?,
+                ),
                 DecodingKey::from_rsa_components(n, e).map_err(damaged)?,
             )
         }
         KeyAlg::ES256 => {
             let (x, y) = pair(public)?;
+            let rng = ring::rand::SystemRandom::new();
             (
-                EncodingKey::from_ec_der(der),
+                Signer::Ec(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                        .map_err(|_| failed("damaged P-256 key"))?,
+                ),
                 DecodingKey::from_ec_components(x, y).map_err(damaged)?,
             )
         }

@@ -277,8 +277,8 @@ pub trait KeyStore: Send + Sync {
     async fn prune_keys(&self, before: Timestamp) -> CoreResult<u64>;
 }
 
-/// Registered OAuth clients. Read from the database at each use, so a client created or
-/// changed on one instance works on every instance at once.
+/// Registered OAuth clients. Every change records an invalidation, so instances that cache
+/// a client drop it at once (on PostgreSQL through NOTIFY) and a change works everywhere.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a registration under `id`, with the digest of its secret if it has one.
@@ -293,8 +293,8 @@ pub trait ClientStore: Send + Sync {
     async fn client_credentials(&self, id: &str) -> CoreResult<Option<(Client, Option<String>)>>;
     /// Clients by creation, and how many there are.
     async fn list_clients(&self, offset: u64, limit: u64) -> CoreResult<(Vec<Client>, u64)>;
-    async fn update_client(&self, id: &str, r: &Registration) -> CoreResult<()>;
-    async fn set_client_secret(&self, id: &str, secret_digest: &str) -> CoreResult<()>;
+    async fn update_client(&self, id: &str, r: &Registration) -> CoreResult<Written<()>>;
+    async fn set_client_secret(&self, id: &str, secret_digest: &str) -> CoreResult<Written<()>>;
     /// Deletes a client and ends the sessions opened for it.
     async fn delete_client(&self, id: &str) -> CoreResult<Written<()>>;
 }

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -24,7 +24,7 @@ struct LoadedKey {
     public: String,
     created_at: Timestamp,
     retired_at: Option<Timestamp>,
-    encoding: EncodingKey,
+    signer: crate::keys::Signer,
     decoding: DecodingKey,
 }
 
@@ -89,6 +89,8 @@ pub struct Verified {
     /// scope, and nowhere in the native API or the dialects.
     pub client_id: Option<String>,
     pub scope: Option<String>,
+    pub issued_at: i64,
+    pub jti: String,
 }
 
 pub struct TokenService {
@@ -243,7 +245,7 @@ impl TokenService {
                     .decode(&k.private_der)
                     .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?,
             };
-            let (encoding, decoding) = crate::keys::jwt_keys(k.alg, &der, &k.public_x)
+            let (signer, decoding) = crate::keys::jwt_keys(k.alg, &der, &k.public_x)
                 .map_err(|e| CoreError::internal(anyhow::anyhow!("key {}: {e}", k.kid)))?;
             loaded.push(LoadedKey {
                 kid: k.kid.clone(),
@@ -251,7 +253,7 @@ impl TokenService {
                 public: k.public_x.clone(),
                 created_at: k.created_at,
                 retired_at: k.retired_at,
-                encoding,
+                signer,
                 decoding,
             });
         }
@@ -344,15 +346,36 @@ impl TokenService {
             .ok_or_else(|| {
                 CoreError::internal(anyhow::anyhow!("no active {} signing key", alg.as_str()))
             })?;
-        let mut header = Header::new(alg.jwt());
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|e| CoreError::internal(anyhow::anyhow!("signing failed: {e}")))
+        #[derive(Serialize)]
+        struct JwsHeader<'a> {
+            alg: &'a str,
+            typ: &'a str,
+            kid: &'a str,
+        }
+        let header = serde_json::to_vec(&JwsHeader {
+            alg: alg.as_str(),
+            typ,
+            kid: &key.kid,
+        })
+        .map_err(CoreError::internal)?;
+        key.signer.jws(&header, claims)
+    }
+
+    /// Is there an active key for `alg`?
+    pub fn can_sign(&self, alg: KeyAlg) -> bool {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|k| k.alg == alg && k.retired_at.is_none())
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// Checks signature, algorithm, type, issuer, audience and expiry (a token seen before
@@ -397,6 +420,8 @@ impl TokenService {
             expires_at: claims.exp,
             client_id: claims.client_id,
             scope: claims.scope,
+            issued_at: claims.iat,
+            jti: claims.jti,
         })
     }
 

@@ -13,7 +13,7 @@ use latchkey_core::oauth::{Client, GrantType, IdTokenAlg};
 use latchkey_core::ports::{ClientStore, Written};
 
 use crate::rows::get_bool;
-use crate::{db_err, Store};
+use crate::{db_err, Store, Tx};
 
 const CLIENT_SELECT: &str = "SELECT id, name, public, secret_hash, redirect_uris, \
     post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, created_at, \
@@ -124,7 +124,8 @@ impl ClientStore for Store {
         Ok((list, total.max(0) as u64))
     }
 
-    async fn update_client(&self, id: &str, r: &Registration) -> CoreResult<()> {
+    async fn update_client(&self, id: &str, r: &Registration) -> CoreResult<Written<()>> {
+        let mut tx = self.begin().await?;
         let n = sqlx::query(
             "UPDATE oauth_clients SET name = $2, redirect_uris = $3, \
              post_logout_redirect_uris = $4, grant_types = $5, scopes = $6, first_party = $7, \
@@ -139,30 +140,25 @@ impl ClientStore for Store {
         .bind(r.first_party)
         .bind(r.id_token_alg.as_str())
         .bind(Timestamp::now().0)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
-        if n == 0 {
-            return Err(CoreError::NotFound(Entity::Client));
-        }
-        Ok(())
+        self.client_changed(tx, id, n).await
     }
 
-    async fn set_client_secret(&self, id: &str, secret_digest: &str) -> CoreResult<()> {
+    async fn set_client_secret(&self, id: &str, secret_digest: &str) -> CoreResult<Written<()>> {
+        let mut tx = self.begin().await?;
         let n =
             sqlx::query("UPDATE oauth_clients SET secret_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(secret_digest)
                 .bind(Timestamp::now().0)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected();
-        if n == 0 {
-            return Err(CoreError::NotFound(Entity::Client));
-        }
-        Ok(())
+        self.client_changed(tx, id, n).await
     }
 
     /// Deletes a client, its codes and grants, and ends every session opened for it (so
@@ -188,11 +184,25 @@ impl ClientStore for Store {
             tx.rollback().await?;
             return Err(CoreError::NotFound(Entity::Client));
         }
-        let events: Vec<Invalidation> = ended
+        let mut events: Vec<Invalidation> = ended
             .into_iter()
             .map(|s| Invalidation::Session(SessionId(s)))
             .collect();
+        events.push(Invalidation::Client(id.to_owned()));
         tx.emit(&events).await?;
+        tx.done(()).await
+    }
+}
+
+impl Store {
+    /// Ends a client write: not found when nothing changed, else the change is recorded so
+    /// every instance drops its cached copy.
+    async fn client_changed(&self, mut tx: Tx, id: &str, rows: u64) -> CoreResult<Written<()>> {
+        if rows == 0 {
+            tx.rollback().await?;
+            return Err(CoreError::NotFound(Entity::Client));
+        }
+        tx.emit(&[Invalidation::Client(id.to_owned())]).await?;
         tx.done(()).await
     }
 }

@@ -95,7 +95,7 @@ impl Latchkey {
         if id.is_empty() || id.len() > 64 || id.contains('\0') {
             return Ok(None);
         }
-        Ok(self.store.get_client(id).await?.map(|c| c.name))
+        Ok(self.registered_client(id).await?.map(|c| c.name))
     }
 
     /// Signs a browser in through the core login: the cookie value (the new session's
@@ -144,7 +144,7 @@ impl Latchkey {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty() && v.len() <= 64 && !v.contains('\0'));
         let client = match id {
-            Some(id) => self.store.get_client(id).await?,
+            Some(id) => self.registered_client(id).await?,
             None => None,
         };
         Ok(match (check_request(params, client.as_ref()), client) {

@@ -63,7 +63,8 @@ impl Admin<'_> {
     pub async fn update_client(&self, id: &str, patch: ClientPatch) -> CoreResult<Client> {
         let current = self.get_client(id).await?;
         let r = Registration::patched(&current, &patch)?;
-        self.svc.store.update_client(id, &r).await?;
+        let w = self.svc.store.update_client(id, &r).await?;
+        self.svc.applied(w);
         self.record(AuditEvent::new("client.updated").on("client", id))
             .await;
         self.get_client(id).await
@@ -79,10 +80,12 @@ impl Admin<'_> {
             ));
         }
         let secret = new_refresh_token();
-        self.svc
+        let w = self
+            .svc
             .store
             .set_client_secret(id, &refresh_digest(&secret))
             .await?;
+        self.svc.applied(w);
         self.record(AuditEvent::new("client.secret_rotated").on("client", id))
             .await;
         Ok(CreatedClient {

@@ -301,14 +301,20 @@ impl Latchkey {
         })
     }
 
-    /// Signs an ID token, making the algorithm's first key if there is none yet.
+    /// Signs an ID token, making the algorithm's first key if there is none yet. An RSA
+    /// signature takes a millisecond or more of CPU: it runs on the blocking pool, as
+    /// password hashing does, so it never stalls the requests sharing an executor thread.
     async fn sign_id_token(&self, alg: KeyAlg, claims: &IdToken<'_>) -> CoreResult<String> {
-        match self.tokens.sign_as(alg, "JWT", claims) {
-            Ok(t) => Ok(t),
-            Err(_) => {
-                self.jwks().await?;
-                self.tokens.sign_as(alg, "JWT", claims)
-            }
+        if !self.tokens.can_sign(alg) {
+            self.jwks().await?;
         }
+        if alg != KeyAlg::RS256 {
+            return self.tokens.sign_as(alg, "JWT", claims);
+        }
+        let claims = serde_json::to_value(claims).map_err(CoreError::internal)?;
+        let tokens = self.tokens.clone();
+        tokio::task::spawn_blocking(move || tokens.sign_as(alg, "JWT", &claims))
+            .await
+            .map_err(CoreError::internal)?
     }
 }

@@ -128,7 +128,7 @@ impl Latchkey {
                         "post_logout_redirect_uri needs an id_token_hint or a client_id",
                     ));
                 };
-                let Some(client) = self.store.get_client(&id).await? else {
+                let Some(client) = self.registered_client(&id).await? else {
                     return Ok(Err("the client is not registered"));
                 };
                 if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {

@@ -4,6 +4,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::audit::AuditEvent;
+use crate::cache::ClientEntry;
 use crate::error::{CoreError, CoreResult};
 use crate::oauth::clients::OIDC_SCOPES;
 use crate::oauth::{Client, GrantType, OAuthError};
@@ -58,6 +59,28 @@ fn refused(e: OAuthError) -> CoreError {
 }
 
 impl Latchkey {
+    /// A registered client and its secret's digest, from this instance's cache when it has
+    /// them (every change to a client invalidates it on every instance).
+    pub(crate) async fn cached_client(&self, id: &str) -> CoreResult<Option<ClientEntry>> {
+        if let Some(c) = self.cache.client(id) {
+            return Ok(Some(c));
+        }
+        let generation = self.cache.client_generation();
+        Ok(self
+            .store
+            .client_credentials(id)
+            .await?
+            .map(|c| self.cache.put_client(c, generation)))
+    }
+
+    /// A registered client, as [`Self::cached_client`] has it.
+    pub(crate) async fn registered_client(&self, id: &str) -> CoreResult<Option<Client>> {
+        if id.is_empty() || id.len() > 64 || id.contains('\0') {
+            return Ok(None);
+        }
+        Ok(self.cached_client(id).await?.map(|e| e.0.clone()))
+    }
+
     /// Authenticates a client at the token endpoint: a confidential client by its secret
     /// (compared in constant time, as a digest), a public client by its id alone. Any failure
     /// is `invalid_client` and is audited.
@@ -68,9 +91,9 @@ impl Latchkey {
         {
             None
         } else {
-            self.store.client_credentials(&auth.client_id).await?
+            self.cached_client(&auth.client_id).await?
         };
-        let ok = match (&found, auth.method, auth.secret.as_deref()) {
+        let ok = match (found.as_deref(), auth.method, auth.secret.as_deref()) {
             (Some((c, _)), ClientAuthMethod::None, None) => c.public,
             (
                 Some((c, Some(digest))),
@@ -80,7 +103,7 @@ impl Latchkey {
             _ => false,
         };
         match found {
-            Some((client, _)) if ok => Ok(client),
+            Some(entry) if ok => Ok(entry.0.clone()),
             _ => {
                 let id: String = auth.client_id.chars().take(64).collect();
                 self.audit(
@@ -151,36 +174,39 @@ impl Latchkey {
         if client.public {
             return Err(refused(OAuthError::UnauthorizedClient));
         }
-        let Ok(found) = self.tokens.inspect(token) else {
-            return Ok(None);
-        };
-        Ok(match found {
-            Inspected::User {
-                user,
-                session,
-                claims,
-            } => {
-                if self.cache.session_ended(&session.0) {
+        // A user's token through the verified-token cache (a repeat costs a digest, not a
+        // signature check); anything else — a client's own token, or garbage — the long way.
+        let found = match self.tokens.verify(token) {
+            Ok(v) => {
+                if self.cache.session_ended(&v.session_id.0) {
                     return Ok(None);
                 }
-                match self.cached_user(user).await? {
+                return Ok(match self.cached_user(v.user_id).await? {
                     Some(u) if u.is_active => Some(TokenInfo {
-                        scope: claims.scope.clone(),
-                        client_id: claims.client_id.clone(),
+                        scope: v.scope,
+                        client_id: v.client_id,
                         username: Some(u.username.clone()),
-                        sub: claims.sub,
-                        iss: claims.iss,
-                        aud: claims.aud,
-                        exp: claims.exp,
-                        iat: claims.iat,
-                        jti: claims.jti,
-                        sid: Some(claims.sid),
+                        sub: v.user_id.0.to_string(),
+                        iss: self.tokens.issuer().to_owned(),
+                        aud: self.tokens.audience().to_owned(),
+                        exp: v.expires_at,
+                        iat: v.issued_at,
+                        jti: v.jti,
+                        sid: Some(v.session_id.0),
                     }),
                     _ => None,
-                }
+                });
             }
+            Err(_) => match self.tokens.inspect(token) {
+                Ok(f) => f,
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(match found {
+            // Verified above when it was good; here only if it failed there.
+            Inspected::User { .. } => None,
             Inspected::Client(c) => {
-                if self.store.get_client(&c.client_id).await?.is_none() {
+                if self.registered_client(&c.client_id).await?.is_none() {
                     return Ok(None);
                 }
                 Some(TokenInfo {

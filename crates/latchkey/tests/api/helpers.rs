@@ -508,3 +508,20 @@ macro_rules! dual {
         }
     };
 }
+
+/// Polls `check` until it holds, for at most a second and a half (the bound within which a
+/// change made elsewhere reaches an instance: NOTIFY, else the poll).
+pub async fn within_a_second_and_a_half<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    // Bounded: at most 15 tries, 100 ms apart.
+    for _ in 0..15 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

@@ -6,21 +6,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn within_a_second_and_a_half<F, Fut>(mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    // Bounded: at most 15 tries, 100 ms apart.
-    for _ in 0..15 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 async fn revocation_is_seen_by_a_second_instance(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
