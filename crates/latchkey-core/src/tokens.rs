@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::error::{AuthFailure, CoreError, CoreResult, Reason};
 use super::model::{SessionId, Timestamp, UserId};
@@ -381,7 +380,7 @@ impl TokenService {
     /// Checks signature, algorithm, type, issuer, audience and expiry (a token seen before
     /// skips the signature check, never the expiry).
     pub fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = sha256(token.as_bytes());
         let now = Timestamp::now().unix_seconds();
         let seen = self
             .verified
@@ -520,6 +519,16 @@ impl TokenService {
     }
 }
 
+/// SHA-256 by `ring`, whose assembly is about twice as fast as the portable code on CPUs
+/// without SHA extensions; it is on every authenticated request (the verified-token cache
+/// key) and every secret comparison.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// A new opaque refresh token (shown to the client once).
 pub fn new_refresh_token() -> String {
     use rand::RngCore;
@@ -531,7 +540,7 @@ pub fn new_refresh_token() -> String {
 /// The digest under which a refresh token is stored and looked up. The token carries 256
 /// random bits, so a fast digest is enough: there is nothing to brute-force.
 pub fn refresh_digest(token: &str) -> String {
-    let d = Sha256::digest(token.as_bytes());
+    let d = sha256(token.as_bytes());
     let mut s = String::with_capacity(64);
     for b in d {
         use std::fmt::Write;
@@ -577,7 +586,7 @@ mod tests {
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
         assert!(s.verify(std::str::from_utf8(&forged).unwrap()).is_err());
         // An expired entry is refused even from the cache.
-        let digest: [u8; 32] = Sha256::digest(t.as_bytes()).into();
+        let digest = sha256(t.as_bytes());
         s.verified
             .write()
             .unwrap()

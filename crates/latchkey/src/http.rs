@@ -39,6 +39,18 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Is the body `application/x-www-form-urlencoded` (parameters ignored, case-insensitive)?
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// Where a request came from: the socket peer — or, when the peer is a trusted proxy, the
 /// nearest address in `X-Forwarded-For` that is not one — and the User-Agent (bounded).
 pub fn client_info(parts: &Parts, trusted: &[IpAddr]) -> ClientInfo {

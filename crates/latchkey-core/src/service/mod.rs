@@ -151,6 +151,13 @@ impl Latchkey {
         self.tokens.load_keys(&keys)
     }
 
+    /// Makes the ID-token keys (RSA, P-256) now if there are none, so that the first sign-in
+    /// through OpenID does not wait a second for an RSA key. The server runs this in the
+    /// background at start; the operator commands never need it.
+    pub async fn prepare_id_token_keys(&self) -> CoreResult<()> {
+        self.jwks().await.map(|_| ())
+    }
+
     /// The public keys (for `/.well-known/jwks.json`), one or more per algorithm; the
     /// ID-token keys are made here the first time they are asked for.
     pub async fn jwks(&self) -> CoreResult<Vec<crate::keys::Jwk>> {

@@ -65,6 +65,15 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         .await
         .map_err(|e| describe(e, &db.database))?;
 
+    // The ID-token keys in the background: ready before the first sign-in, without delaying
+    // readiness (an RSA key takes a second to make).
+    let keys = svc.clone();
+    tokio::spawn(async move {
+        if let Err(e) = keys.prepare_id_token_keys().await {
+            tracing::warn!(error = %e, "could not make the ID-token signing keys yet; they are made on first use");
+        }
+    });
+
     let admin_user = std::env::var("LATCHKEY_ADMIN_USERNAME").unwrap_or_else(|_| "admin".into());
     let admin_email =
         std::env::var("LATCHKEY_ADMIN_EMAIL").unwrap_or_else(|_| "admin@example.com".into());

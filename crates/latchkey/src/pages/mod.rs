@@ -318,15 +318,7 @@ fn unavailable(_st: &AppState, e: crate::core::error::CoreError) -> Response {
 /// A form-encoded body's fields (the last of a repeated one wins; the core re-checks the
 /// authorization request it carries).
 fn form_fields(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !crate::http::is_form(headers) {
         return None;
     }
     serde_urlencoded::from_bytes(body).ok()

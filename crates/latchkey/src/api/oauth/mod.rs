@@ -131,15 +131,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 
 /// The form's parameters, each at most once (RFC 6749 §3.2).
 fn form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
+    if !crate::http::is_form(headers) {
         return Err(OAuthError::InvalidRequest(
             "the body must be application/x-www-form-urlencoded",
         ));
@@ -226,18 +218,18 @@ pub(super) fn authenticated_form(
     })
 }
 
-/// The introspection request's form.
+/// The form of introspection and revocation: a token and the client's credentials.
 #[derive(Debug, ToSchema)]
 #[expect(
     dead_code,
     reason = "describes the form in OpenAPI; the handler reads the pairs itself to refuse repeats"
 )]
-pub struct IntrospectionRequest {
-    /// The token to look at.
+pub struct TokenForm {
+    /// The token to look at or revoke.
     pub token: String,
-    /// `access_token` (accepted and not needed).
+    /// `access_token` or `refresh_token` (accepted and not needed).
     pub token_type_hint: Option<String>,
-    /// With `client_secret_post`.
+    /// With `client_secret_post`, or alone for a public client (revocation).
     pub client_id: Option<String>,
     /// With `client_secret_post`.
     pub client_secret: Option<String>,
@@ -312,7 +304,7 @@ impl From<Option<TokenInfo>> for IntrospectionResponse {
 /// what does it carry? Any token that is not — malformed, expired, of an ended session, of a
 /// deleted client — is `{"active": false}`.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
-    request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The token's state", body = IntrospectionResponse),
         (status = 400, description = "A refused request (RFC 6749 §5.2)", body = OAuthErrorBody),
@@ -340,28 +332,11 @@ async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: Bytes)
     }
 }
 
-/// The revocation request's form.
-#[derive(Debug, ToSchema)]
-#[expect(
-    dead_code,
-    reason = "describes the form in OpenAPI; the handler reads the pairs itself to refuse repeats"
-)]
-pub struct RevocationRequest {
-    /// An access or refresh token issued to the calling client.
-    pub token: String,
-    /// `access_token` or `refresh_token` (accepted and not needed).
-    pub token_type_hint: Option<String>,
-    /// With `client_secret_post`, or alone for a public client.
-    pub client_id: Option<String>,
-    /// With `client_secret_post`.
-    pub client_secret: Option<String>,
-}
-
 /// Token revocation (RFC 7009): an access or refresh token of the calling client ends the
 /// grant's session, so every token of it stops. The answer is 200 whether or not the token
 /// was known.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content = RevocationRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, description = "A refused request (RFC 6749 §5.2)", body = OAuthErrorBody),
