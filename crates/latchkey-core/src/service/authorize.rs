@@ -92,9 +92,6 @@ impl Latchkey {
 
     /// A registered client's name, for the sign-in page ("to continue to …").
     pub async fn client_name(&self, id: &str) -> CoreResult<Option<String>> {
-        if id.is_empty() || id.len() > 64 || id.contains('\0') {
-            return Ok(None);
-        }
         Ok(self.registered_client(id).await?.map(|c| c.name))
     }
 
@@ -141,8 +138,7 @@ impl Latchkey {
         let id = params
             .iter()
             .find(|(k, _)| k == "client_id")
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty() && v.len() <= 64 && !v.contains('\0'));
+            .map(|(_, v)| v.as_str());
         let client = match id {
             Some(id) => self.registered_client(id).await?,
             None => None,

@@ -238,14 +238,7 @@ impl Latchkey {
                 .await
             }
             RotateOutcome::Reused { session, user } => {
-                tracing::warn!(user.id = user.0, session.id = %session, client.id = %client.id, "refresh token reuse: session ended");
-                self.audit(
-                    AuditEvent::new("refresh.reuse_detected")
-                        .failed()
-                        .on("session", &session)
-                        .detail(format!("user {user}, client {}", client.id)),
-                )
-                .await;
+                self.refresh_reused(&session, user, Some(&client.id)).await;
                 Err(bad())
             }
             RotateOutcome::Expired { .. } | RotateOutcome::Ended | RotateOutcome::Unknown => {

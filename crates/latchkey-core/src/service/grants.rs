@@ -123,7 +123,7 @@ impl Latchkey {
         let target = match post_logout_redirect_uri.filter(|u| !u.is_empty()) {
             None => LogoutTarget::Page,
             Some(uri) => {
-                let Some(id) = client_id.filter(|c| c.len() <= 64 && !c.contains('\0')) else {
+                let Some(id) = client_id else {
                     return Ok(Err(
                         "post_logout_redirect_uri needs an id_token_hint or a client_id",
                     ));

@@ -61,7 +61,11 @@ fn refused(e: OAuthError) -> CoreError {
 impl Latchkey {
     /// A registered client and its secret's digest, from this instance's cache when it has
     /// them (every change to a client invalidates it on every instance).
+    /// An id that cannot be a client's (empty, over 64 bytes, a NUL) is not looked up.
     pub(crate) async fn cached_client(&self, id: &str) -> CoreResult<Option<ClientEntry>> {
+        if id.is_empty() || id.len() > 64 || id.contains('\0') {
+            return Ok(None);
+        }
         if let Some(c) = self.cache.client(id) {
             return Ok(Some(c));
         }
@@ -75,9 +79,6 @@ impl Latchkey {
 
     /// A registered client, as [`Self::cached_client`] has it.
     pub(crate) async fn registered_client(&self, id: &str) -> CoreResult<Option<Client>> {
-        if id.is_empty() || id.len() > 64 || id.contains('\0') {
-            return Ok(None);
-        }
         Ok(self.cached_client(id).await?.map(|e| e.0.clone()))
     }
 
@@ -85,14 +86,7 @@ impl Latchkey {
     /// (compared in constant time, as a digest), a public client by its id alone. Any failure
     /// is `invalid_client` and is audited.
     pub async fn authenticate_client(&self, auth: &ClientAuth) -> CoreResult<Client> {
-        let found = if auth.client_id.is_empty()
-            || auth.client_id.len() > 64
-            || auth.client_id.contains('\0')
-        {
-            None
-        } else {
-            self.cached_client(&auth.client_id).await?
-        };
+        let found = self.cached_client(&auth.client_id).await?;
         let ok = match (found.as_deref(), auth.method, auth.secret.as_deref()) {
             (Some((c, _)), ClientAuthMethod::None, None) => c.public,
             (

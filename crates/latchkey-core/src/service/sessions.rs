@@ -314,20 +314,35 @@ impl Latchkey {
                 })
             }
             RotateOutcome::Reused { session, user } => {
-                tracing::warn!(user.id = user.0, session.id = %session, "refresh token reuse: session ended");
-                self.audit(
-                    AuditEvent::new("refresh.reuse_detected")
-                        .failed()
-                        .on("session", &session)
-                        .detail(format!("user {user}")),
-                )
-                .await;
+                self.refresh_reused(&session, user, None).await;
                 Err(CoreError::InvalidRefreshToken)
             }
             RotateOutcome::Expired { .. } | RotateOutcome::Ended | RotateOutcome::Unknown => {
                 Err(CoreError::InvalidRefreshToken)
             }
         }
+    }
+
+    /// A spent refresh token came back (its session has been ended): logged and audited, for
+    /// the native API's refresh and a client's alike.
+    pub(crate) async fn refresh_reused(
+        &self,
+        session: &SessionId,
+        user: UserId,
+        client: Option<&str>,
+    ) {
+        tracing::warn!(user.id = user.0, session.id = %session, client.id = client.unwrap_or(""), "refresh token reuse: session ended");
+        let detail = match client {
+            Some(c) => format!("user {user}, client {c}"),
+            None => format!("user {user}"),
+        };
+        self.audit(
+            AuditEvent::new("refresh.reuse_detected")
+                .failed()
+                .on("session", session)
+                .detail(detail),
+        )
+        .await;
     }
 
     pub async fn logout(&self, p: &Principal) -> CoreResult<()> {

@@ -218,6 +218,23 @@ pub(super) fn authenticated_form(
     })
 }
 
+/// Introspection's and revocation's form read: the token (required), how the client
+/// presented itself, and whether that was HTTP Basic.
+fn token_form(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, ClientAuth, bool), (OAuthError, bool)> {
+    let AuthenticatedForm {
+        params,
+        auth,
+        basic,
+    } = authenticated_form(headers, body)?;
+    match params.into_iter().find(|(k, _)| k == "token") {
+        Some((_, t)) if !t.is_empty() => Ok((t, auth, basic)),
+        _ => Err((OAuthError::InvalidRequest("token is required"), basic)),
+    }
+}
+
 /// The form of introspection and revocation: a token and the client's credentials.
 #[derive(Debug, ToSchema)]
 #[expect(
@@ -311,21 +328,11 @@ impl From<Option<TokenInfo>> for IntrospectionResponse {
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
 async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let AuthenticatedForm {
-        params,
-        auth,
-        basic,
-    } = match authenticated_form(&headers, &body) {
+    let (token, auth, basic) = match token_form(&headers, &body) {
         Ok(f) => f,
         Err((e, basic)) => return oauth_error(e, basic),
     };
-    let token = params
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str());
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return oauth_error(OAuthError::InvalidRequest("token is required"), basic);
-    };
+    let token = token.as_str();
     match st.svc.introspect(&auth, token).await {
         Ok(info) => axum::Json(IntrospectionResponse::from(info)).into_response(),
         Err(e) => core_error(e, basic),
@@ -343,21 +350,11 @@ async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: Bytes)
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     ))]
 async fn revoke(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let AuthenticatedForm {
-        params,
-        auth,
-        basic,
-    } = match authenticated_form(&headers, &body) {
+    let (token, auth, basic) = match token_form(&headers, &body) {
         Ok(f) => f,
         Err((e, basic)) => return oauth_error(e, basic),
     };
-    let token = params
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str());
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return oauth_error(OAuthError::InvalidRequest("token is required"), basic);
-    };
+    let token = token.as_str();
     match st.svc.revoke(&auth, token).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => core_error(e, basic),
