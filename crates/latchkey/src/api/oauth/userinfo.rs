@@ -9,6 +9,17 @@ use axum::response::{IntoResponse, Response};
 use crate::core::error::CoreError;
 use crate::http::{bearer_token, AppState};
 
+/// UserInfo's optional form (RFC 6750 §2.2).
+#[derive(Debug, utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form in OpenAPI; the handler reads the pairs itself"
+)]
+pub struct UserInfoForm {
+    /// The access token, when it is not in the `Authorization` header.
+    pub access_token: Option<String>,
+}
+
 /// An RFC 6750 challenge.
 fn challenge(status: StatusCode, error: &str, description: &str) -> Response {
     let mut r = (
@@ -65,8 +76,7 @@ pub(super) async fn userinfo_get(State(st): State<AppState>, headers: HeaderMap)
 
 /// The same, with the token in the header or as a form's `access_token` (RFC 6750 §2.2).
 #[utoipa::path(post, path = "/oauth/userinfo", tag = "oauth", security(("bearer" = [])),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "Optional: `access_token=…` when the token is not in the header"),
+    request_body(content = UserInfoForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The user's claims", body = serde_json::Value),
         (status = 401, description = "No valid access token"),
