@@ -13,6 +13,7 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod model;

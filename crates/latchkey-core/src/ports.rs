@@ -133,6 +133,16 @@ pub trait UserStore: Send + Sync {
     async fn password_hash(&self, id: UserId) -> CoreResult<Option<String>>;
     /// Writes a user's changeable fields (validated by the core).
     async fn update_user(&self, u: &User) -> CoreResult<Written<()>>;
+    /// Replaces `old` (the hash a login just verified) by `new` and records `event`, in one
+    /// transaction; does nothing (`false`) when the stored hash is no longer `old`.
+    async fn upgrade_password(
+        &self,
+        id: UserId,
+        old: &str,
+        new: &str,
+        event: &AuditEvent,
+        client: &ClientInfo,
+    ) -> CoreResult<Written<bool>>;
     /// Stores a new hash; with `end_sessions`, ends the user's sessions but `keep`, at once.
     async fn set_password(
         &self,
@@ -326,6 +336,63 @@ pub trait GrantStore: Send + Sync {
 
 /// Pushed invalidations (PostgreSQL's LISTEN); the poll of [`SyncStore::invalidations_since`]
 /// bounds staleness when one is lost.
+/// A validated import record as the store receives it.
+#[derive(Debug, Clone)]
+pub struct ImportedUser {
+    pub uuid: Option<String>,
+    pub username: String,
+    pub email: String,
+    pub profile: Profile,
+    pub roles: Vec<String>,
+    pub organization: Option<String>,
+    pub is_active: bool,
+    pub created_at: Option<Timestamp>,
+    /// A supported hash (checked by the core); `None`: no password was given.
+    pub password_hash: Option<String>,
+    pub weak_hash: bool,
+}
+
+/// What became of one imported user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    Updated,
+    /// Its username or email is taken and the import skips such users.
+    Skipped,
+    /// Taken, or taken by two different users; the text says how.
+    Conflict(String),
+}
+
+/// A user as exported (the hash only when asked for).
+#[derive(Debug, Clone)]
+pub struct ExportedUser {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub weak_hash: bool,
+}
+
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Stores `users` in one transaction, each under its own savepoint, so a conflict
+    /// fails only its own record. With `stop_on_conflict` the batch ends at the first
+    /// conflict (outcomes then stop there); with `dry_run` nothing is kept.
+    async fn import_users(
+        &self,
+        users: &[ImportedUser],
+        update: bool,
+        stop_on_conflict: bool,
+        dry_run: bool,
+        actor: &str,
+    ) -> CoreResult<Written<Vec<ImportOutcome>>>;
+    /// Users with ids above `after`, in id order.
+    async fn export_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        with_hashes: bool,
+    ) -> CoreResult<Vec<ExportedUser>>;
+}
+
 #[async_trait]
 pub trait InvalidationFeed: Send {
     /// The next event; never resolves where nothing is pushed.
@@ -353,6 +420,7 @@ pub trait Storage:
     + KeyStore
     + ClientStore
     + GrantStore
+    + ImportStore
     + SyncStore
     + Counters
 {
@@ -367,6 +435,7 @@ impl<T> Storage for T where
         + KeyStore
         + ClientStore
         + GrantStore
+        + ImportStore
         + SyncStore
         + Counters
 {

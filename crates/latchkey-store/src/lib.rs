@@ -20,6 +20,7 @@ mod audit;
 pub mod backend;
 mod clients;
 mod grants;
+mod import;
 mod keys;
 mod orgs;
 pub mod redis;

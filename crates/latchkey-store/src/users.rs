@@ -9,10 +9,12 @@ use latchkey_core::model::*;
 use latchkey_core::ports::*;
 use latchkey_core::validate::fold;
 
+use crate::audit::audit_insert;
 use crate::roles::{ensure_role, insert_assignment};
 use crate::rows::*;
 use crate::sql::{like_escape, Sql};
 use crate::{db_err, Store};
+use latchkey_core::audit::AuditEvent;
 
 #[async_trait]
 impl UserStore for Store {
@@ -173,6 +175,40 @@ impl UserStore for Store {
         tx.done(()).await
     }
 
+    async fn upgrade_password(
+        &self,
+        id: UserId,
+        old: &str,
+        new: &str,
+        event: &AuditEvent,
+        client: &ClientInfo,
+    ) -> CoreResult<Written<bool>> {
+        let mut tx = self.begin().await?;
+        let now = Timestamp::now();
+        let n = sqlx::query(
+            "UPDATE users SET password_hash = $3, weak_password_hash = FALSE, updated_at = $4 \
+             WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(id.0)
+        .bind(old)
+        .bind(new)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(Written::new(false, Vec::new()));
+        }
+        audit_insert(event, client, now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.emit(&[Invalidation::User(id)]).await?;
+        tx.done(true).await
+    }
+
     /// Stores a new hash. With `end_sessions`, ends the user's sessions (but `keep`) in the
     /// same transaction.
     async fn set_password(
@@ -182,14 +218,17 @@ impl UserStore for Store {
         end_sessions: Option<(Option<&SessionId>, &str)>,
     ) -> CoreResult<Written<Vec<SessionId>>> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(id.0)
-            .bind(hash)
-            .bind(Timestamp::now().0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE users SET password_hash = $2, weak_password_hash = FALSE, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(hash)
+        .bind(Timestamp::now().0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         if n == 0 {
             return Err(CoreError::NotFound(Entity::User));
         }
@@ -466,7 +505,7 @@ impl Store {
             .collect()
     }
 
-    async fn attach_roles(&self, users: &mut [User]) -> CoreResult<()> {
+    pub(crate) async fn attach_roles(&self, users: &mut [User]) -> CoreResult<()> {
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
         for (uid, role) in self.active_roles(&ids).await? {
             if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
@@ -478,7 +517,7 @@ impl Store {
 }
 
 /// The folded text that free-text search runs over.
-fn search_text(username: &str, email: &str, p: &Profile) -> String {
+pub(crate) fn search_text(username: &str, email: &str, p: &Profile) -> String {
     let mut parts = vec![username, email];
     for f in [
         &p.first_name,

@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod dialects;
 pub mod http;
+pub mod import;
 pub mod logging;
 pub mod pages;
 pub mod server;

@@ -73,7 +73,7 @@ pub struct Bootstrapped {
     pub generated_password: Option<String>,
 }
 
-fn clean_profile(p: Profile) -> CoreResult<Profile> {
+pub(crate) fn clean_profile(p: Profile) -> CoreResult<Profile> {
     Ok(Profile {
         first_name: validate::profile_field("first_name", p.first_name)?,
         middle_name: validate::profile_field("middle_name", p.middle_name)?,

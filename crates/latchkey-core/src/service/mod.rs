@@ -13,6 +13,7 @@
 //! - `authorize`: the authorization endpoint and the hosted pages' browser session
 //! - `codes`: the authorization-code and refresh-token grants, ID tokens
 //! - `grants`: UserInfo, revocation, RP-initiated logout, users' grants
+//! - `import`: importing users with their password hashes, and exporting them
 //! - `sync`: keeping this instance's caches in step with the database
 
 mod accounts;
@@ -20,6 +21,7 @@ mod authorize;
 mod clients;
 mod codes;
 mod grants;
+mod import;
 mod oauth;
 mod orgs;
 mod passwords;
@@ -34,6 +36,7 @@ pub use authorize::{AuthorizeStep, BrowserSession, Fresh, CODE_TTL_SECS};
 pub use clients::CreatedClient;
 pub use codes::UserTokens;
 pub use grants::{LogoutRequest, LogoutTarget};
+pub use import::IMPORT_BATCH;
 pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken, TokenInfo};
 pub use sessions::{IssuedTokens, LoginOutcome};
 

@@ -123,15 +123,29 @@ impl Latchkey {
             metrics::counter!("latchkey_logins_total", "outcome" => "disabled").increment(1);
             return Err(CoreError::AccountDisabled);
         }
-        if let PwVerified::YesRehashed(new_hash) = verdict {
-            // Parameters changed since this hash was made: upgrade it now.
-            let w = self.store.set_password(record.id, &new_hash, None).await?;
-            self.applied(w);
-        }
-        let user = self
+        let mut user = self
             .cached_user(record.id)
             .await?
             .ok_or(CoreError::NotFound(Entity::User))?;
+        if let PwVerified::YesRehashed { hash, from } = verdict {
+            // An imported hash, or other parameters than today's: argon2id at the configured
+            // parameters takes its place, with its audit event in the same transaction (and
+            // only if no other change replaced the old hash meanwhile).
+            let event = AuditEvent::new("credential.upgraded")
+                .by_user(user.id, &user.username)
+                .on("user", user.id)
+                .detail(format!("{from} to argon2id"));
+            let w = self
+                .store
+                .upgrade_password(record.id, &record.password_hash, &hash, &event, client)
+                .await?;
+            if self.applied(w) {
+                user = self
+                    .cached_user(record.id)
+                    .await?
+                    .ok_or(CoreError::NotFound(Entity::User))?;
+            }
+        }
         let event = AuditEvent::new("login").by_user(user.id, &user.username);
         let tokens = self.open_session(record.id, client, Some(event)).await?;
         metrics::counter!("latchkey_logins_total", "outcome" => "success").increment(1);

@@ -12,6 +12,7 @@ mod ops;
 mod orgs;
 pub mod problem;
 mod roles;
+mod transfer;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -70,6 +71,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(users::router())
+        .merge(transfer::router())
         .merge(roles::router())
         .merge(orgs::router())
         .merge(ops::router())

@@ -42,6 +42,85 @@ pub enum Command {
     /// Manage OAuth 2.1 / OpenID Connect clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Import users with their password hashes (bcrypt, argon2, scrypt, PBKDF2 in the
+    /// formats of Werkzeug, Django, passlib and Keycloak). Prints one JSON report per input
+    /// record; exits 1 when any failed. See docs/import.md.
+    Import(ImportArgs),
+    /// Export users as JSON Lines that `latchkey import` reads back.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub svc: ServiceArgs,
+    /// The file to read (`-`: standard input).
+    pub file: String,
+    /// What produced the file: Latchkey's own records, or an origin's export.
+    #[arg(long, value_enum, default_value_t = ImportSource::Latchkey)]
+    pub from: ImportSource,
+    /// The file's format (default: jsonl for Latchkey records; each origin's usual one).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Check and report every record; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A record whose username or email is taken: skip it, update that user, or stop.
+    #[arg(long, value_enum, default_value_t = ConflictArg::Skip)]
+    pub on_conflict: ConflictArg,
+    /// Accept unsalted or salted MD5/SHA-1 hashes (the users are flagged to reset).
+    #[arg(long)]
+    pub accept_weak_hashes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportSource {
+    /// JSON Lines or CSV of Latchkey records (docs/import.md).
+    Latchkey,
+    /// A Keycloak realm export (realm.json or realm-users-N.json).
+    Keycloak,
+    /// Django's auth_user: `manage.py dumpdata auth.user` JSON, or a CSV of the table.
+    Django,
+    /// Supabase's auth.users table as CSV (or a JSON array of its rows).
+    Supabase,
+    /// Directus' directus_users: its export as JSON (array) or CSV.
+    Directus,
+    /// fastapi-users' user table as CSV (or a JSON array of its rows).
+    FastapiUsers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    Jsonl,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConflictArg {
+    Skip,
+    Update,
+    Fail,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub svc: ServiceArgs,
+    /// Only jsonl (one record per line).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Include password hashes (audited). Keep the file as secret as the database.
+    #[arg(long)]
+    pub with_hashes: bool,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,12 +7,14 @@
 //! - `serve`: the server's start-up and shutdown
 //! - `operator`: the commands an operator runs against the database
 //! - `clients`: `latchkey client …`, OAuth client registration
+//! - `transfer`: `latchkey import` and `latchkey export`
 
 mod args;
 mod clients;
 mod config;
 mod operator;
 mod serve;
+mod transfer;
 
 pub use args::*;
 
@@ -61,5 +63,7 @@ pub async fn run(cli: Cli) -> Result<(), Fatal> {
         Command::Audit(cmd) => operator::audit(cmd).await,
         Command::Keys(cmd) => operator::keys(cmd).await,
         Command::Client(cmd) => clients::run(cmd).await,
+        Command::Import(args) => transfer::import(args).await,
+        Command::Export(args) => transfer::export(args).await,
     }
 }

@@ -318,7 +318,7 @@ async fn signing_keys_can_be_sealed_at_rest() {
     assert!(ok, "{err}");
 }
 
-fn latchkey_with(
+pub(crate) fn latchkey_with(
     db: &str,
     args: &[&str],
     env: &[(&str, &str)],

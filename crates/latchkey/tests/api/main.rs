@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod dialects;
 mod faults;
+mod import;
 mod input;
 mod instances;
 mod layers;

@@ -11,10 +11,18 @@
 //! that hand-off took 3 % of each hashing thread's time). A request that gives up while
 //! waiting for a permit costs no hash; at most one queued hash per thread can outlive its
 //! request.
+//!
+//! Imported hashes (bcrypt, PBKDF2, scrypt, other argon2 parameters: [`legacy`]) verify on the
+//! same threads, and a match is answered with an argon2id hash at the configured parameters
+//! to store in its place.
 
+pub mod legacy;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use argon2::password_hash::{Output, PasswordHash, PasswordVerifier, Salt, SaltString};
+use argon2::password_hash::{Output, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -119,6 +127,10 @@ pub struct Hasher {
     /// A hash of a random password at the current parameters: verifying against it makes a
     /// login for an unknown user cost the same as one for a known user.
     dummy: Arc<String>,
+    /// How long an argon2id verification at the current parameters takes (microseconds, a
+    /// moving average of the last ones): a wrong password against a cheaper imported hash is
+    /// answered no sooner, so the answer's timing does not tell imported users apart.
+    floor_us: Arc<AtomicU64>,
 }
 
 /// The outcome of a verification.
@@ -126,8 +138,13 @@ pub struct Hasher {
 pub enum Verified {
     No,
     Yes,
-    /// Correct, and the stored hash used other parameters: here is a fresh hash to store.
-    YesRehashed(String),
+    /// Correct, and the stored hash used another scheme or other parameters: here is a fresh
+    /// hash to store in its place.
+    YesRehashed {
+        hash: String,
+        /// The scheme of the replaced hash (`bcrypt`, `pbkdf2-sha256`, `argon2id`, …).
+        from: &'static str,
+    },
 }
 
 impl Hasher {
@@ -138,6 +155,7 @@ impl Hasher {
             permits: Arc::new(Semaphore::new(2 * workers.max(1))),
             pool: Arc::new(HashPool::new(workers)?),
             dummy: Arc::new(dummy_hash(params)),
+            floor_us: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -172,46 +190,101 @@ impl Hasher {
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
-    /// user (always `No` then, at the same cost).
+    /// user or the stored string is unusable (no password, an unknown format): always `No`
+    /// then, at the same cost.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> CoreResult<Verified> {
         let pw = password.as_bytes().to_vec();
-        let known = stored.is_some();
-        let stored = stored
-            .map(str::to_owned)
-            .unwrap_or_else(|| (*self.dummy).clone());
+        let stored = stored.map(str::to_owned);
         let wanted = self.params;
-        self.run(move |argon, memory| {
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                return Ok(Verified::No);
-            };
-            let current = hash_params(&parsed) == Some(wanted)
-                && parsed.algorithm.as_str() == "argon2id"
-                && parsed.version == Some(0x13);
-            let matches = if current {
-                // The common case: recompute in this thread's buffer and compare the outputs
-                // in constant time (`Output`'s equality is constant-time).
-                match (parsed.salt, parsed.hash) {
-                    (Some(salt), Some(expected)) => {
-                        let mut out = vec![0u8; expected.len()];
-                        compute(&argon, &pw, salt, &mut out, memory).is_ok()
-                            && Output::new(&out).is_ok_and(|o| o == expected)
-                    }
-                    _ => false,
+        let dummy = self.dummy.clone();
+        let floor = self.floor_us.clone();
+        let started = Instant::now();
+        let (verdict, imported) = self
+            .run(move |argon, memory| {
+                let current = stored.as_deref().and_then(|s| current_hash(s, wanted));
+                if let Some(parsed) = current {
+                    let ok = verify_current(&argon, &pw, &parsed, memory, &floor);
+                    return (
+                        if ok {
+                            Ok(Verified::Yes)
+                        } else {
+                            Ok(Verified::No)
+                        },
+                        false,
+                    );
                 }
-            } else {
-                // Other parameters or variants: argon2 reads them from the PHC string.
-                argon.verify_password(&pw, &parsed).is_ok()
-            };
-            if !matches || !known {
-                return Ok(Verified::No);
+                let scheme = stored
+                    .as_deref()
+                    .and_then(|s| legacy::Scheme::parse(s).ok());
+                let Some(scheme) = scheme else {
+                    // Unknown user or unusable hash: the full cost of a real verification.
+                    if let Ok(parsed) = PasswordHash::new(&dummy) {
+                        verify_current(&argon, &pw, &parsed, memory, &floor);
+                    }
+                    return (Ok(Verified::No), false);
+                };
+                if !scheme.verify(&pw) {
+                    if floor.load(Ordering::Relaxed) == 0 {
+                        // No argon2id verification has been timed yet: time one now, so
+                        // this answer (and the next ones) wait as long as a native user's.
+                        if let Ok(parsed) = PasswordHash::new(&dummy) {
+                            verify_current(&argon, &pw, &parsed, memory, &floor);
+                        }
+                    }
+                    return (Ok(Verified::No), true);
+                }
+                if !scheme.upgradable(&pw) {
+                    return (Ok(Verified::Yes), true);
+                }
+                let from = scheme.name();
+                let rehashed =
+                    new_hash(&argon, &pw, memory).map(|hash| Verified::YesRehashed { hash, from });
+                (rehashed, true)
+            })
+            .await?;
+        if imported && verdict.as_ref().is_ok_and(|v| *v == Verified::No) {
+            let floor = Duration::from_micros(self.floor_us.load(Ordering::Relaxed));
+            if let Some(rest) = floor.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
             }
-            if current {
-                return Ok(Verified::Yes);
-            }
-            new_hash(&argon, &pw, memory).map(Verified::YesRehashed)
-        })
-        .await?
+        }
+        verdict
     }
+}
+
+/// `stored` parsed, when it is an argon2id v19 hash at exactly the configured parameters.
+fn current_hash(stored: &str, wanted: HashParams) -> Option<PasswordHash<'_>> {
+    let parsed = PasswordHash::new(stored).ok()?;
+    (hash_params(&parsed) == Some(wanted)
+        && parsed.algorithm.as_str() == "argon2id"
+        && parsed.version == Some(0x13))
+    .then_some(parsed)
+}
+
+/// The common case: recompute in this thread's buffer and compare the outputs in constant
+/// time (`Output`'s equality is constant-time). Records how long it took.
+fn verify_current(
+    argon: &Argon2<'_>,
+    pw: &[u8],
+    parsed: &PasswordHash<'_>,
+    memory: &mut Vec<Block>,
+    floor_us: &AtomicU64,
+) -> bool {
+    let started = Instant::now();
+    let ok = match (parsed.salt, parsed.hash) {
+        (Some(salt), Some(expected)) => {
+            let mut out = vec![0u8; expected.len()];
+            compute(argon, pw, salt, &mut out, memory).is_ok()
+                && Output::new(&out).is_ok_and(|o| o == expected)
+        }
+        _ => false,
+    };
+    let took = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u64;
+    // A moving average over the last few verifications (7/8 old, 1/8 new).
+    let old = floor_us.load(Ordering::Relaxed);
+    let avg = if old == 0 { took } else { (old * 7 + took) / 8 };
+    floor_us.store(avg, Ordering::Relaxed);
+    ok
 }
 
 /// argon2 into `out`, in `memory` (grown to the parameters' block count on first use; its
@@ -282,6 +355,7 @@ fn hash_params(h: &PasswordHash<'_>) -> Option<HashParams> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordVerifier;
 
     const FAST: HashParams = HashParams {
         m_kib: 64,
@@ -373,7 +447,10 @@ mod tests {
         )
         .unwrap();
         match new.verify("correct horse", Some(&stored)).await.unwrap() {
-            Verified::YesRehashed(h) => assert!(h.starts_with("$argon2id$v=19$m=128,t=1,p=1$")),
+            Verified::YesRehashed { hash, from } => {
+                assert!(hash.starts_with("$argon2id$v=19$m=128,t=1,p=1$"));
+                assert_eq!(from, "argon2id");
+            }
             other => panic!("expected a rehash, got {other:?}"),
         }
         assert_eq!(

@@ -1,0 +1,375 @@
+//! Importing users in batches (one transaction per batch, a savepoint per user) and exporting
+//! them in id order.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use latchkey_core::cache::Invalidation;
+use latchkey_core::error::{CoreError, CoreResult};
+use latchkey_core::model::*;
+use latchkey_core::ports::*;
+use latchkey_core::validate::fold;
+
+use crate::roles::{ensure_role, insert_assignment};
+use crate::rows::*;
+use crate::users::search_text;
+use crate::{db_err, Store, Tx};
+
+/// Ids of roles and organizations met so far in a batch, by name key.
+#[derive(Default)]
+struct Names {
+    roles: HashMap<String, RoleId>,
+    orgs: HashMap<String, OrgId>,
+}
+
+#[async_trait]
+impl ImportStore for Store {
+    async fn import_users(
+        &self,
+        users: &[ImportedUser],
+        update: bool,
+        stop_on_conflict: bool,
+        dry_run: bool,
+        actor: &str,
+    ) -> CoreResult<Written<Vec<ImportOutcome>>> {
+        let mut tx = self.begin().await?;
+        let now = Timestamp::now();
+        let mut names = Names::default();
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            savepoint(&mut tx, "SAVEPOINT import_user").await?;
+            // Names created under a savepoint that rolls back must not be remembered.
+            let mut row_names = Names::default();
+            let mode = Mode {
+                update,
+                stop: stop_on_conflict,
+                actor,
+                now,
+            };
+            let result = import_one(self, &mut tx, u, mode, &names, &mut row_names).await;
+            let outcome = match result {
+                Ok(outcome) => {
+                    savepoint(&mut tx, "RELEASE SAVEPOINT import_user").await?;
+                    names.roles.extend(row_names.roles);
+                    names.orgs.extend(row_names.orgs);
+                    outcome
+                }
+                Err(CoreError::Conflict(field)) => {
+                    savepoint(&mut tx, "ROLLBACK TO SAVEPOINT import_user").await?;
+                    savepoint(&mut tx, "RELEASE SAVEPOINT import_user").await?;
+                    ImportOutcome::Conflict(format!("{} already exists", field.as_str()))
+                }
+                Err(e) => return Err(e),
+            };
+            let stop = stop_on_conflict && matches!(outcome, ImportOutcome::Conflict(_));
+            out.push(outcome);
+            if stop {
+                break;
+            }
+        }
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(Written::new(out, Vec::new()));
+        }
+        tx.done(out).await
+    }
+
+    async fn export_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        with_hashes: bool,
+    ) -> CoreResult<Vec<ExportedUser>> {
+        let sql = format!(
+            "SELECT u.id, u.uuid, u.username, u.email, u.first_name, u.middle_name, u.last_name, \
+             u.name_extension, u.display_name, u.contact_number, u.address, u.organization_id, \
+             o.uuid AS org_uuid, o.name AS org_name, u.is_active, u.created_at, u.updated_at, \
+             dr.name AS default_role, u.password_hash, u.weak_password_hash FROM users u \
+             LEFT JOIN organizations o ON o.id = u.organization_id \
+             LEFT JOIN roles dr ON dr.id = u.default_role_id \
+             WHERE u.id > $1 ORDER BY u.id LIMIT {}",
+            limit.clamp(1, 10_000)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.map_or(0, |a| a.0))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        let mut users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<CoreResult<Vec<_>>>()?;
+        self.attach_roles(&mut users).await?;
+        users
+            .into_iter()
+            .zip(rows.iter())
+            .map(|(user, r)| {
+                Ok(ExportedUser {
+                    user,
+                    password_hash: if with_hashes {
+                        Some(r.try_get("password_hash").map_err(db_err)?)
+                    } else {
+                        None
+                    },
+                    weak_hash: get_bool(r, "weak_password_hash")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Mode<'a> {
+    update: bool,
+    stop: bool,
+    actor: &'a str,
+    now: Timestamp,
+}
+
+async fn savepoint(tx: &mut Tx, sql: &str) -> CoreResult<()> {
+    sqlx::query(sql)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+async fn import_one(
+    store: &Store,
+    tx: &mut Tx,
+    u: &ImportedUser,
+    mode: Mode<'_>,
+    known: &Names,
+    new: &mut Names,
+) -> CoreResult<ImportOutcome> {
+    let rows = sqlx::query(
+        "SELECT id FROM users WHERE username_key = $1 OR email_key = $2 \
+         OR uuid = $3 ORDER BY id",
+    )
+    .bind(fold(&u.username))
+    .bind(fold(&u.email))
+    .bind(u.uuid.as_deref().unwrap_or(""))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.try_get("id").map_err(db_err)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    match ids[..] {
+        [] => {
+            insert(tx, u, mode, known, new).await?;
+            Ok(ImportOutcome::Created)
+        }
+        [id] if mode.update => {
+            update(store, tx, UserId(id), u, mode, known, new).await?;
+            Ok(ImportOutcome::Updated)
+        }
+        [_] if mode.stop => Ok(ImportOutcome::Conflict(
+            "username or email already exists".into(),
+        )),
+        [_] => Ok(ImportOutcome::Skipped),
+        _ => Ok(ImportOutcome::Conflict(
+            "username, email and uuid belong to different existing users".into(),
+        )),
+    }
+}
+
+async fn insert(
+    tx: &mut Tx,
+    u: &ImportedUser,
+    mode: Mode<'_>,
+    known: &Names,
+    new: &mut Names,
+) -> CoreResult<()> {
+    let org = match &u.organization {
+        Some(name) => Some(org_id(tx, name, mode.now, known, new).await?),
+        None => None,
+    };
+    let uuid = u
+        .uuid
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (uuid, username, username_key, email, email_key, password_hash, \
+         first_name, middle_name, last_name, name_extension, display_name, contact_number, \
+         address, organization_id, is_active, search_text, weak_password_hash, created_at, \
+         updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         RETURNING id",
+    )
+    .bind(&uuid)
+    .bind(&u.username)
+    .bind(fold(&u.username))
+    .bind(&u.email)
+    .bind(fold(&u.email))
+    .bind(u.password_hash.as_deref().unwrap_or(""))
+    .bind(&u.profile.first_name)
+    .bind(&u.profile.middle_name)
+    .bind(&u.profile.last_name)
+    .bind(&u.profile.name_extension)
+    .bind(&u.profile.display_name)
+    .bind(&u.profile.contact_number)
+    .bind(&u.profile.address)
+    .bind(org.map(|o| o.0))
+    .bind(u.is_active)
+    .bind(search_text(&u.username, &u.email, &u.profile))
+    .bind(u.weak_hash)
+    .bind(u.created_at.unwrap_or(mode.now).0)
+    .bind(mode.now.0)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    for role in &u.roles {
+        let role = role_id(tx, role, mode.now, known, new).await?;
+        insert_assignment(tx, UserId(id), role, true, Some(mode.actor), mode.now).await?;
+    }
+    Ok(())
+}
+
+/// Makes an existing user match the record: fields, organization, the hash when one is
+/// given (ending their sessions if it changed), and the record's roles added.
+async fn update(
+    store: &Store,
+    tx: &mut Tx,
+    id: UserId,
+    u: &ImportedUser,
+    mode: Mode<'_>,
+    known: &Names,
+    new: &mut Names,
+) -> CoreResult<()> {
+    let org = match &u.organization {
+        Some(name) => Some(org_id(tx, name, mode.now, known, new).await?),
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE users SET username = $2, username_key = $3, email = $4, email_key = $5, \
+         first_name = $6, middle_name = $7, last_name = $8, name_extension = $9, \
+         display_name = $10, contact_number = $11, address = $12, organization_id = $13, \
+         is_active = $14, search_text = $15, updated_at = $16, \
+         created_at = COALESCE($17, created_at) WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(&u.username)
+    .bind(fold(&u.username))
+    .bind(&u.email)
+    .bind(fold(&u.email))
+    .bind(&u.profile.first_name)
+    .bind(&u.profile.middle_name)
+    .bind(&u.profile.last_name)
+    .bind(&u.profile.name_extension)
+    .bind(&u.profile.display_name)
+    .bind(&u.profile.contact_number)
+    .bind(&u.profile.address)
+    .bind(org.map(|o| o.0))
+    .bind(u.is_active)
+    .bind(search_text(&u.username, &u.email, &u.profile))
+    .bind(mode.now.0)
+    .bind(u.created_at.map(|t| t.0))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if let Some(hash) = &u.password_hash {
+        let changed = sqlx::query(
+            "UPDATE users SET password_hash = $2, weak_password_hash = $3 \
+             WHERE id = $1 AND password_hash <> $2",
+        )
+        .bind(id.0)
+        .bind(hash)
+        .bind(u.weak_hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed > 0 {
+            store
+                .end_user_sessions_tx(tx, id, None, "password imported")
+                .await?;
+        }
+    }
+    for role in &u.roles {
+        let role = role_id(tx, role, mode.now, known, new).await?;
+        let n = sqlx::query(
+            "UPDATE role_assignments SET is_active = TRUE, updated_at = $3, updated_by = $4, \
+             version = version + 1 WHERE user_id = $1 AND role_id = $2 AND is_active = FALSE",
+        )
+        .bind(id.0)
+        .bind(role.0)
+        .bind(mode.now.0)
+        .bind(mode.actor)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM role_assignments WHERE user_id = $1 AND role_id = $2",
+            )
+            .bind(id.0)
+            .bind(role.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            if held.is_none() {
+                insert_assignment(tx, id, role, true, Some(mode.actor), mode.now).await?;
+            }
+        }
+    }
+    tx.emit(&[Invalidation::User(id)]).await
+}
+
+async fn role_id(
+    tx: &mut Tx,
+    name: &str,
+    now: Timestamp,
+    known: &Names,
+    new: &mut Names,
+) -> CoreResult<RoleId> {
+    if let Some(id) = known.roles.get(name).or_else(|| new.roles.get(name)) {
+        return Ok(*id);
+    }
+    let id = ensure_role(tx, name, now).await?;
+    new.roles.insert(name.to_owned(), id);
+    Ok(id)
+}
+
+/// The organization of that name, created if missing.
+async fn org_id(
+    tx: &mut Tx,
+    name: &str,
+    now: Timestamp,
+    known: &Names,
+    new: &mut Names,
+) -> CoreResult<OrgId> {
+    let key = fold(name);
+    if let Some(id) = known.orgs.get(&key).or_else(|| new.orgs.get(&key)) {
+        return Ok(*id);
+    }
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM organizations WHERE name_key = $1")
+            .bind(&key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    let id = match existing {
+        Some(id) => id,
+        None => sqlx::query_scalar(
+            "INSERT INTO organizations (uuid, name, name_key, description, created_at, \
+             updated_at) VALUES ($1, $2, $3, NULL, $4, $4) RETURNING id",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(name)
+        .bind(&key)
+        .bind(now.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?,
+    };
+    new.orgs.insert(key, OrgId(id));
+    Ok(OrgId(id))
+}
