@@ -31,12 +31,15 @@ done
 token=$(curl -fs "http://127.0.0.1:$port/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"identifier\":\"admin\",\"password\":\"$password\"}" | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 
-# Operations that would end the admin's own session are left out, so the rest stay authorized.
+# Operations that would end the admin's own session are left out, so the rest stay authorized:
+# logout, session deletion, and the import (a record for `admin` with on_conflict=update and
+# a new hash ends the admin's sessions; its bodies are JSON Lines, which schemathesis cannot
+# write either). The import's bad input is tested in tests/api/import.rs.
 run() {
     st run "http://127.0.0.1:$port/openapi.json" \
         --checks not_a_server_error,response_schema_conformance,content_type_conformance \
         --max-examples "$examples" --max-time "$budget" --workers 2 \
-        --exclude-path-regex 'logout|/sessions' \
+        --exclude-path-regex 'logout|/sessions|/v1/users/import' \
         --header "Authorization: Bearer $token" \
         --seed 1 --no-color
 }

@@ -14,6 +14,7 @@ use latchkey_core::validate::fold;
 
 use crate::roles::{ensure_role, insert_assignment};
 use crate::rows::*;
+use crate::sql::Sql;
 use crate::users::search_text;
 use crate::{db_err, Store, Tx};
 
@@ -34,6 +35,9 @@ impl ImportStore for Store {
         dry_run: bool,
         actor: &str,
     ) -> CoreResult<Written<Vec<ImportOutcome>>> {
+        if let Some(done) = self.insert_new_batch(users, dry_run, actor).await? {
+            return Ok(done);
+        }
         let mut tx = self.begin().await?;
         let now = Timestamp::now();
         let mut names = Names::default();
@@ -118,6 +122,194 @@ impl ImportStore for Store {
             })
             .collect()
     }
+}
+
+/// Rows per multi-row INSERT (users have 19 columns: 760 parameters, under every limit).
+const INSERT_CHUNK: usize = 40;
+
+impl Store {
+    /// A batch of users none of whom exists yet (no user has their username, email or
+    /// uuid, and no two of them share one) goes in with a few multi-row statements instead
+    /// of a savepoint and several statements each: what a first import is. `None` when the
+    /// batch is not such a one, or a concurrent writer took a name meanwhile; the caller
+    /// then takes the record-by-record path, which reports each conflict.
+    async fn insert_new_batch(
+        &self,
+        users: &[ImportedUser],
+        dry_run: bool,
+        actor: &str,
+    ) -> CoreResult<Option<Written<Vec<ImportOutcome>>>> {
+        let mut seen = std::collections::HashSet::with_capacity(users.len() * 3);
+        for u in users {
+            let fresh = seen.insert(format!("u:{}", fold(&u.username)))
+                && seen.insert(format!("e:{}", fold(&u.email)))
+                && u.uuid
+                    .as_ref()
+                    .is_none_or(|id| seen.insert(format!("i:{id}")));
+            if !fresh {
+                return Ok(None);
+            }
+        }
+        let mut probe = Sql::new();
+        probe.push("SELECT COUNT(*) FROM users WHERE username_key IN (");
+        list(&mut probe, users.iter().map(|u| fold(&u.username)));
+        probe.push(") OR email_key IN (");
+        list(&mut probe, users.iter().map(|u| fold(&u.email)));
+        let uuids: Vec<String> = users.iter().filter_map(|u| u.uuid.clone()).collect();
+        if !uuids.is_empty() {
+            probe.push(") OR uuid IN (");
+            list(&mut probe, uuids.into_iter());
+        }
+        probe.push(")");
+        let taken: i64 = probe
+            .query_scalar()
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        if taken > 0 {
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        match insert_all(&mut tx, users, actor).await {
+            Ok(()) => {}
+            Err(CoreError::Conflict(_)) => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        let out = vec![ImportOutcome::Created; users.len()];
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(Some(Written::new(out, Vec::new())));
+        }
+        tx.done(out).await.map(Some)
+    }
+}
+
+/// `$1, $2, …` for each value.
+fn list(sql: &mut Sql, values: impl Iterator<Item = String>) {
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind_text(v);
+    }
+}
+
+async fn insert_all(tx: &mut Tx, users: &[ImportedUser], actor: &str) -> CoreResult<()> {
+    let now = Timestamp::now();
+    let (known, mut names) = (Names::default(), Names::default());
+    let mut orgs = Vec::with_capacity(users.len());
+    for u in users {
+        orgs.push(match &u.organization {
+            Some(name) => Some(org_id(tx, name, now, &known, &mut names).await?.0),
+            None => None,
+        });
+    }
+    for (chunk, orgs) in users.chunks(INSERT_CHUNK).zip(orgs.chunks(INSERT_CHUNK)) {
+        let mut sql = Sql::new();
+        sql.push(
+            "INSERT INTO users (uuid, username, username_key, email, email_key, password_hash, \
+             first_name, middle_name, last_name, name_extension, display_name, contact_number, \
+             address, organization_id, is_active, search_text, weak_password_hash, created_at, \
+             updated_at) VALUES ",
+        );
+        for (i, (u, org)) in chunk.iter().zip(orgs).enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            let p = &u.profile;
+            sql.bind_text(
+                u.uuid
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            );
+            for v in [
+                u.username.clone(),
+                fold(&u.username),
+                u.email.clone(),
+                fold(&u.email),
+                u.password_hash.clone().unwrap_or_default(),
+            ] {
+                sql.push(", ");
+                sql.bind_text(v);
+            }
+            for v in [
+                &p.first_name,
+                &p.middle_name,
+                &p.last_name,
+                &p.name_extension,
+                &p.display_name,
+                &p.contact_number,
+                &p.address,
+            ] {
+                sql.push(", ");
+                sql.bind_opt_text(v.as_deref());
+            }
+            sql.push(", ");
+            sql.bind_opt_int(*org);
+            sql.push(", ");
+            sql.bind_bool(u.is_active);
+            sql.push(", ");
+            sql.bind_text(search_text(&u.username, &u.email, p));
+            sql.push(", ");
+            sql.bind_bool(u.weak_hash);
+            sql.push(", ");
+            sql.bind_int(u.created_at.unwrap_or(now).0);
+            sql.push(", ");
+            sql.bind_int(now.0);
+            sql.push(")");
+        }
+        sql.query().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    // Role assignments: the new users' ids by username, then one insert per chunk.
+    let mut grants: Vec<(String, RoleId)> = Vec::new();
+    for u in users {
+        for r in &u.roles {
+            grants.push((
+                fold(&u.username),
+                role_id(tx, r, now, &known, &mut names).await?,
+            ));
+        }
+    }
+    if grants.is_empty() {
+        return Ok(());
+    }
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(users.len());
+    for chunk in users.chunks(500) {
+        let mut sql = Sql::new();
+        sql.push("SELECT id, username_key FROM users WHERE username_key IN (");
+        list(&mut sql, chunk.iter().map(|u| fold(&u.username)));
+        sql.push(")");
+        for row in sql.query().fetch_all(&mut **tx).await.map_err(db_err)? {
+            ids.insert(
+                row.try_get("username_key").map_err(db_err)?,
+                row.try_get("id").map_err(db_err)?,
+            );
+        }
+    }
+    for chunk in grants.chunks(100) {
+        let mut sql = Sql::new();
+        sql.push(
+            "INSERT INTO role_assignments (user_id, role_id, is_active, created_at, created_by, \
+             version) VALUES ",
+        );
+        for (i, (key, role)) in chunk.iter().enumerate() {
+            let id = *ids.get(key).ok_or_else(|| {
+                CoreError::internal(std::io::Error::other("an imported user vanished"))
+            })?;
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind_int(id);
+            sql.push(", ");
+            sql.bind_int(role.0);
+            sql.push(", TRUE, ");
+            sql.bind_int(now.0);
+            sql.push(", ");
+            sql.bind_text(actor.to_owned());
+            sql.push(", 0)");
+        }
+        sql.query().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]

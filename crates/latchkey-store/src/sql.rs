@@ -13,6 +13,9 @@ enum Value {
     Int(i64),
     Text(String),
     Bool(bool),
+    /// NULL typed as each column needs it (PostgreSQL refuses a text NULL for a bigint).
+    NullInt,
+    NullText,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +51,14 @@ impl Sql {
         self.bind(Value::Bool(v));
     }
 
+    pub fn bind_opt_text(&mut self, v: Option<&str>) {
+        self.bind(v.map_or(Value::NullText, |s| Value::Text(s.to_owned())));
+    }
+
+    pub fn bind_opt_int(&mut self, v: Option<i64>) {
+        self.bind(v.map_or(Value::NullInt, Value::Int));
+    }
+
     /// Appends another fragment, renumbering its placeholders.
     pub fn append(&mut self, other: &Sql) {
         let base = self.values.len();
@@ -76,6 +87,8 @@ impl Sql {
                 Value::Int(i) => q.bind(*i),
                 Value::Text(s) => q.bind(s.as_str()),
                 Value::Bool(b) => q.bind(*b),
+                Value::NullInt => q.bind(None::<i64>),
+                Value::NullText => q.bind(None::<&str>),
             };
         }
         q
@@ -91,6 +104,8 @@ impl Sql {
                 Value::Int(i) => q.bind(*i),
                 Value::Text(s) => q.bind(s.as_str()),
                 Value::Bool(b) => q.bind(*b),
+                Value::NullInt => q.bind(None::<i64>),
+                Value::NullText => q.bind(None::<&str>),
             };
         }
         q

@@ -208,6 +208,78 @@ dual!(
 );
 
 dual!(
+    a_keycloak_credential_object_in_a_record_imports_and_logs_in,
+    |app| {
+        let realm: Value = serde_json::from_str(include_str!(
+            "../../../latchkey-core/fixtures/keycloak-realm.json"
+        ))
+        .unwrap();
+        let mut records = Vec::new();
+        for u in realm["users"].as_array().unwrap().iter().take(3) {
+            let c = &u["credentials"][0];
+            let secret: Value = serde_json::from_str(c["secretData"].as_str().unwrap()).unwrap();
+            let data: Value = serde_json::from_str(c["credentialData"].as_str().unwrap()).unwrap();
+            records.push(json!({
+                "username": u["username"], "email": u["email"],
+                "password_hash": {"algorithm": data["algorithm"], "hashIterations": data["hashIterations"],
+                    "salt": secret["salt"], "value": secret["value"],
+                    "additionalParameters": data["additionalParameters"]}
+            }));
+        }
+        let reports = import(&app, "", jsonl(&records)).await;
+        assert!(
+            reports.iter().all(|r| r["status"] == "created"),
+            "{reports:?}"
+        );
+        for (user, pw) in realm["_latchkey_fixture_passwords"].as_object().unwrap() {
+            if ["alice", "bob", "carol"].contains(&user.as_str()) {
+                app.login_ok(user, pw.as_str().unwrap()).await;
+            }
+        }
+        // A credential that is not Keycloak's is refused with its reason.
+        let bad = import(
+            &app,
+            "",
+            jsonl(&[json!({"username": "zz", "email": "zz@example.com",
+                "password_hash": {"algorithm": "md4", "hashIterations": 1, "salt": "c2FsdA==", "value": "dmFsdWU="}})]),
+        )
+        .await;
+        assert_eq!(bad[0]["status"], "failed");
+        assert!(bad[0]["error"].as_str().unwrap().contains("unrecognized"));
+    }
+);
+
+dual!(a_hundred_thousand_line_file_imports_completely, |app| {
+    let hashes: Vec<String> = fixtures()
+        .into_iter()
+        .filter(|f| !f.format.contains("weak"))
+        .map(|f| f.hash)
+        .collect();
+    let mut body = Vec::with_capacity(100_000 * 200);
+    for i in 0..100_000 {
+        let rec = json!({"username": format!("bulk{i}"), "email": format!("bulk{i}@example.com"),
+            "roles": ["user"], "organization": format!("Org {}", i % 20),
+            "password_hash": hashes[i % hashes.len()]});
+        body.extend_from_slice(rec.to_string().as_bytes());
+        body.push(b'\n');
+    }
+    let before = app.user_count().await;
+    let reports = import(&app, "", body).await;
+    assert_eq!(reports.len(), 100_000);
+    assert!(reports.iter().all(|r| r["status"] == "created"));
+    assert_eq!(reports[99_999]["line"], 100_000);
+    assert_eq!(app.user_count().await, before + 100_000);
+    let f = fixtures()
+        .into_iter()
+        .find(|f| f.hash.starts_with("$2b$04$"))
+        .unwrap();
+    let at = hashes.iter().position(|h| *h == f.hash).unwrap();
+    app.login_ok(&format!("bulk{at}"), &f.password).await;
+    let export = app.get("/v1/users/export", &app.admin).await;
+    assert_eq!(export.text.lines().count() as u64, before + 100_000);
+});
+
+dual!(
     wrong_passwords_get_the_same_answer_for_imported_and_native_users,
     |app| {
         let bcrypt = fixtures()
