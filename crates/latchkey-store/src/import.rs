@@ -43,16 +43,36 @@ impl ImportStore for Store {
         let mut names = Names::default();
         let mut out = Vec::with_capacity(users.len());
         for u in users {
-            savepoint(&mut tx, "SAVEPOINT import_user").await?;
-            // Names created under a savepoint that rolls back must not be remembered.
-            let mut row_names = Names::default();
             let mode = Mode {
                 update,
                 stop: stop_on_conflict,
                 actor,
                 now,
             };
-            let result = import_one(self, &mut tx, u, mode, &names, &mut row_names).await;
+            // A record that is skipped or conflicts writes nothing: no savepoint for it.
+            let existing = match plan(&mut tx, u, mode).await? {
+                Plan::Settled(outcome) => {
+                    let stop = stop_on_conflict && matches!(outcome, ImportOutcome::Conflict(_));
+                    out.push(outcome);
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+                Plan::Insert => None,
+                Plan::Update(id) => Some(id),
+            };
+            savepoint(&mut tx, "SAVEPOINT import_user").await?;
+            // Names created under a savepoint that rolls back must not be remembered.
+            let mut row_names = Names::default();
+            let result = match existing {
+                None => insert(&mut tx, u, mode, &names, &mut row_names)
+                    .await
+                    .map(|()| ImportOutcome::Created),
+                Some(id) => update_user(self, &mut tx, id, u, mode, &names, &mut row_names)
+                    .await
+                    .map(|()| ImportOutcome::Updated),
+            };
             let outcome = match result {
                 Ok(outcome) => {
                     savepoint(&mut tx, "RELEASE SAVEPOINT import_user").await?;
@@ -328,14 +348,15 @@ async fn savepoint(tx: &mut Tx, sql: &str) -> CoreResult<()> {
         .map_err(db_err)
 }
 
-async fn import_one(
-    store: &Store,
-    tx: &mut Tx,
-    u: &ImportedUser,
-    mode: Mode<'_>,
-    known: &Names,
-    new: &mut Names,
-) -> CoreResult<ImportOutcome> {
+/// What to do with a record, from the users it matches.
+enum Plan {
+    Insert,
+    Update(UserId),
+    /// Skipped or in conflict: nothing to write.
+    Settled(ImportOutcome),
+}
+
+async fn plan(tx: &mut Tx, u: &ImportedUser, mode: Mode<'_>) -> CoreResult<Plan> {
     let rows = sqlx::query(
         "SELECT id FROM users WHERE username_key = $1 OR email_key = $2 \
          OR uuid = $3 ORDER BY id",
@@ -353,23 +374,17 @@ async fn import_one(
             ids.push(id);
         }
     }
-    match ids[..] {
-        [] => {
-            insert(tx, u, mode, known, new).await?;
-            Ok(ImportOutcome::Created)
-        }
-        [id] if mode.update => {
-            update(store, tx, UserId(id), u, mode, known, new).await?;
-            Ok(ImportOutcome::Updated)
-        }
-        [_] if mode.stop => Ok(ImportOutcome::Conflict(
+    Ok(match ids[..] {
+        [] => Plan::Insert,
+        [id] if mode.update => Plan::Update(UserId(id)),
+        [_] if mode.stop => Plan::Settled(ImportOutcome::Conflict(
             "username or email already exists".into(),
         )),
-        [_] => Ok(ImportOutcome::Skipped),
-        _ => Ok(ImportOutcome::Conflict(
+        [_] => Plan::Settled(ImportOutcome::Skipped),
+        _ => Plan::Settled(ImportOutcome::Conflict(
             "username, email and uuid belong to different existing users".into(),
         )),
-    }
+    })
 }
 
 async fn insert(
@@ -426,7 +441,7 @@ async fn insert(
 
 /// Makes an existing user match the record: fields, organization, the hash when one is
 /// given (ending their sessions if it changed), and the record's roles added.
-async fn update(
+async fn update_user(
     store: &Store,
     tx: &mut Tx,
     id: UserId,

@@ -94,6 +94,8 @@ async fn the_openapi_document_describes_every_route() {
         ("/.well-known/openid-configuration", "get"),
         ("/v1/me/grants", "get"),
         ("/v1/me/grants/{client_id}", "delete"),
+        ("/v1/users/import", "post"),
+        ("/v1/users/export", "get"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {
