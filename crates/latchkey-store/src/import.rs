@@ -15,7 +15,7 @@ use latchkey_core::validate::fold;
 use crate::roles::{ensure_role, insert_assignment};
 use crate::rows::*;
 use crate::sql::Sql;
-use crate::users::search_text;
+use crate::users::{search_text, write_fields, UserFields};
 use crate::{db_err, Store, Tx};
 
 /// Ids of roles and organizations met so far in a batch, by name key.
@@ -66,7 +66,7 @@ impl ImportStore for Store {
             // Names created under a savepoint that rolls back must not be remembered.
             let mut row_names = Names::default();
             let result = match existing {
-                None => insert(&mut tx, u, mode, &names, &mut row_names)
+                None => insert_all(&mut tx, std::slice::from_ref(u), actor)
                     .await
                     .map(|()| ImportOutcome::Created),
                 Some(id) => update_user(self, &mut tx, id, u, mode, &names, &mut row_names)
@@ -387,58 +387,6 @@ async fn plan(tx: &mut Tx, u: &ImportedUser, mode: Mode<'_>) -> CoreResult<Plan>
     })
 }
 
-async fn insert(
-    tx: &mut Tx,
-    u: &ImportedUser,
-    mode: Mode<'_>,
-    known: &Names,
-    new: &mut Names,
-) -> CoreResult<()> {
-    let org = match &u.organization {
-        Some(name) => Some(org_id(tx, name, mode.now, known, new).await?),
-        None => None,
-    };
-    let uuid = u
-        .uuid
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (uuid, username, username_key, email, email_key, password_hash, \
-         first_name, middle_name, last_name, name_extension, display_name, contact_number, \
-         address, organization_id, is_active, search_text, weak_password_hash, created_at, \
-         updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-         RETURNING id",
-    )
-    .bind(&uuid)
-    .bind(&u.username)
-    .bind(fold(&u.username))
-    .bind(&u.email)
-    .bind(fold(&u.email))
-    .bind(u.password_hash.as_deref().unwrap_or(""))
-    .bind(&u.profile.first_name)
-    .bind(&u.profile.middle_name)
-    .bind(&u.profile.last_name)
-    .bind(&u.profile.name_extension)
-    .bind(&u.profile.display_name)
-    .bind(&u.profile.contact_number)
-    .bind(&u.profile.address)
-    .bind(org.map(|o| o.0))
-    .bind(u.is_active)
-    .bind(search_text(&u.username, &u.email, &u.profile))
-    .bind(u.weak_hash)
-    .bind(u.created_at.unwrap_or(mode.now).0)
-    .bind(mode.now.0)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    for role in &u.roles {
-        let role = role_id(tx, role, mode.now, known, new).await?;
-        insert_assignment(tx, UserId(id), role, true, Some(mode.actor), mode.now).await?;
-    }
-    Ok(())
-}
-
 /// Makes an existing user match the record: fields, organization, the hash when one is
 /// given (ending their sessions if it changed), and the record's roles added.
 async fn update_user(
@@ -454,33 +402,15 @@ async fn update_user(
         Some(name) => Some(org_id(tx, name, mode.now, known, new).await?),
         None => None,
     };
-    sqlx::query(
-        "UPDATE users SET username = $2, username_key = $3, email = $4, email_key = $5, \
-         first_name = $6, middle_name = $7, last_name = $8, name_extension = $9, \
-         display_name = $10, contact_number = $11, address = $12, organization_id = $13, \
-         is_active = $14, search_text = $15, updated_at = $16, \
-         created_at = COALESCE($17, created_at) WHERE id = $1",
-    )
-    .bind(id.0)
-    .bind(&u.username)
-    .bind(fold(&u.username))
-    .bind(&u.email)
-    .bind(fold(&u.email))
-    .bind(&u.profile.first_name)
-    .bind(&u.profile.middle_name)
-    .bind(&u.profile.last_name)
-    .bind(&u.profile.name_extension)
-    .bind(&u.profile.display_name)
-    .bind(&u.profile.contact_number)
-    .bind(&u.profile.address)
-    .bind(org.map(|o| o.0))
-    .bind(u.is_active)
-    .bind(search_text(&u.username, &u.email, &u.profile))
-    .bind(mode.now.0)
-    .bind(u.created_at.map(|t| t.0))
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
+    let fields = UserFields {
+        username: &u.username,
+        email: &u.email,
+        profile: &u.profile,
+        organization: org,
+        is_active: u.is_active,
+        created_at: u.created_at,
+    };
+    write_fields(tx, id, &fields, mode.now).await?;
     if let Some(hash) = &u.password_hash {
         let changed = sqlx::query(
             "UPDATE users SET password_hash = $2, weak_password_hash = $3 \

@@ -13,7 +13,7 @@ use crate::audit::audit_insert;
 use crate::roles::{ensure_role, insert_assignment};
 use crate::rows::*;
 use crate::sql::{like_escape, Sql};
-use crate::{db_err, Store};
+use crate::{db_err, Store, Tx};
 use latchkey_core::audit::AuditEvent;
 
 #[async_trait]
@@ -142,33 +142,15 @@ impl UserStore for Store {
     /// Writes a user's changeable fields (the core has applied and validated the patch).
     async fn update_user(&self, u: &User) -> CoreResult<Written<()>> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query(
-            "UPDATE users SET username = $2, username_key = $3, email = $4, email_key = $5, \
-             first_name = $6, middle_name = $7, last_name = $8, name_extension = $9, \
-             display_name = $10, contact_number = $11, address = $12, organization_id = $13, \
-             is_active = $14, search_text = $15, updated_at = $16 WHERE id = $1",
-        )
-        .bind(u.id.0)
-        .bind(&u.username)
-        .bind(fold(&u.username))
-        .bind(&u.email)
-        .bind(fold(&u.email))
-        .bind(&u.profile.first_name)
-        .bind(&u.profile.middle_name)
-        .bind(&u.profile.last_name)
-        .bind(&u.profile.name_extension)
-        .bind(&u.profile.display_name)
-        .bind(&u.profile.contact_number)
-        .bind(&u.profile.address)
-        .bind(u.organization.as_ref().map(|o| o.id.0))
-        .bind(u.is_active)
-        .bind(search_text(&u.username, &u.email, &u.profile))
-        .bind(Timestamp::now().0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        if n == 0 {
+        let fields = UserFields {
+            username: &u.username,
+            email: &u.email,
+            profile: &u.profile,
+            organization: u.organization.as_ref().map(|o| o.id),
+            is_active: u.is_active,
+            created_at: None,
+        };
+        if write_fields(&mut tx, u.id, &fields, Timestamp::now()).await? == 0 {
             return Err(CoreError::NotFound(Entity::User));
         }
         tx.emit(&[Invalidation::User(u.id)]).await?;
@@ -514,6 +496,56 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A user's changeable fields, as `update_user` and an updating import write them.
+pub(crate) struct UserFields<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub profile: &'a Profile,
+    pub organization: Option<OrgId>,
+    pub is_active: bool,
+    /// Set only by an import that carries the origin's creation time.
+    pub created_at: Option<Timestamp>,
+}
+
+/// Writes `f` to user `id` (and the folded keys and search text that follow from it);
+/// returns the rows changed.
+pub(crate) async fn write_fields(
+    tx: &mut Tx,
+    id: UserId,
+    f: &UserFields<'_>,
+    now: Timestamp,
+) -> CoreResult<u64> {
+    let p = f.profile;
+    sqlx::query(
+        "UPDATE users SET username = $2, username_key = $3, email = $4, email_key = $5, \
+         first_name = $6, middle_name = $7, last_name = $8, name_extension = $9, \
+         display_name = $10, contact_number = $11, address = $12, organization_id = $13, \
+         is_active = $14, search_text = $15, updated_at = $16, \
+         created_at = COALESCE($17, created_at) WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(f.username)
+    .bind(fold(f.username))
+    .bind(f.email)
+    .bind(fold(f.email))
+    .bind(&p.first_name)
+    .bind(&p.middle_name)
+    .bind(&p.last_name)
+    .bind(&p.name_extension)
+    .bind(&p.display_name)
+    .bind(&p.contact_number)
+    .bind(&p.address)
+    .bind(f.organization.map(|o| o.0))
+    .bind(f.is_active)
+    .bind(search_text(f.username, f.email, p))
+    .bind(now.0)
+    .bind(f.created_at.map(|t| t.0))
+    .execute(&mut **tx)
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(db_err)
 }
 
 /// The folded text that free-text search runs over.

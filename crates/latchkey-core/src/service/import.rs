@@ -99,6 +99,15 @@ impl Admin<'_> {
         }
         for r in &reports {
             tally.count(r.status);
+            if !opts.dry_run {
+                let status = match r.status {
+                    LineStatus::Created => "created",
+                    LineStatus::Updated => "updated",
+                    LineStatus::Skipped => "skipped",
+                    LineStatus::Failed => "failed",
+                };
+                metrics::counter!("latchkey_users_imported_total", "status" => status).increment(1);
+            }
         }
         Ok(reports)
     }

@@ -140,6 +140,7 @@ impl Latchkey {
                 .upgrade_password(record.id, &record.password_hash, &hash, &event, client)
                 .await?;
             if self.applied(w) {
+                metrics::counter!("latchkey_password_upgrades_total", "from" => from).increment(1);
                 user = self
                     .cached_user(record.id)
                     .await?

@@ -204,6 +204,14 @@ dual!(
             .iter()
             .any(|e| e["detail"] == "bcrypt to argon2id" && e["outcome"] == "success"));
         assert!(!text.text.contains("$2b$"), "no hash in the audit log");
+        let m = app.call("GET", "/metrics", None, None).await;
+        for needle in [
+            "latchkey_password_upgrades_total{from=\"bcrypt\"}",
+            "latchkey_password_upgrades_total{from=\"pbkdf2-sha256\"}",
+            "latchkey_users_imported_total{status=\"created\"}",
+        ] {
+            assert!(m.text.contains(needle), "metrics lack {needle}");
+        }
     }
 );
 
@@ -538,46 +546,29 @@ dual!(
         let mia = app.token_of("mia").await;
         let body = jsonl(&[json!({"username": "zed", "email": "zed@example.com"})]);
         let before = app.user_count().await;
-        let r = app
-            .raw(
-                "POST",
-                "/v1/users/import",
-                Some(&mia),
-                "application/x-ndjson",
-                body.clone(),
-            )
-            .await;
-        r.assert_problem(403, "forbidden");
-        let r = app
-            .raw(
-                "POST",
-                "/v1/users/import",
-                None,
-                "application/x-ndjson",
-                body.clone(),
-            )
-            .await;
-        r.assert_problem(401, "unauthenticated");
-        let r = app
-            .raw(
-                "POST",
-                "/v1/users/import",
-                Some(&app.admin),
+        let ndjson = "application/x-ndjson";
+        for (query, token, ctype, status, kind) in [
+            ("", Some(mia.as_str()), ndjson, 403, "forbidden"),
+            ("", None, ndjson, 401, "unauthenticated"),
+            (
+                "",
+                Some(app.admin.as_str()),
                 "text/csv",
-                body.clone(),
-            )
-            .await;
-        r.assert_problem(415, "unsupported-media-type");
-        let r = app
-            .raw(
-                "POST",
-                "/v1/users/import?on_conflict=merge",
-                Some(&app.admin),
-                "application/x-ndjson",
-                body,
-            )
-            .await;
-        r.assert_problem(400, "invalid-parameter");
+                415,
+                "unsupported-media-type",
+            ),
+            (
+                "?on_conflict=merge",
+                Some(app.admin.as_str()),
+                ndjson,
+                400,
+                "invalid-parameter",
+            ),
+        ] {
+            let path = format!("/v1/users/import{query}");
+            let r = app.raw("POST", &path, token, ctype, body.clone()).await;
+            r.assert_problem(status, kind);
+        }
         app.get("/v1/users/export", &mia)
             .await
             .assert_problem(403, "forbidden");
