@@ -266,6 +266,8 @@ pub struct UserQuery {
     pub role: Option<String>,
     pub organization: Option<OrgId>,
     pub active: Option<bool>,
+    /// Only users whose imported hash is weak (MD5/SHA-1, accepted at import) or not.
+    pub weak_password_hash: Option<bool>,
     pub sort: UserSort,
     pub descending: bool,
 }

@@ -307,6 +307,12 @@ impl UserStore for Store {
             filter.push(" AND u.is_active = ");
             filter.bind_bool(active);
         }
+        if let Some(weak) = q.weak_password_hash {
+            filtered = true;
+            only_search = false;
+            filter.push(" AND u.weak_password_hash = ");
+            filter.bind_bool(weak);
+        }
 
         let total = match &fts_phrase {
             _ if !filtered => self.count_users().await?,

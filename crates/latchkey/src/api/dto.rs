@@ -224,6 +224,9 @@ pub struct UserListParams {
     pub organization_id: Option<i64>,
     /// Only active (true) or disabled (false) accounts.
     pub active: Option<bool>,
+    /// Only users whose imported password hash is weak (MD5/SHA-1, accepted at import with
+    /// `accept_weak_hashes`): the ones to make reset (docs/import.md).
+    pub weak_password_hash: Option<bool>,
     /// `id`, `username`, `email` or `created_at`; prefix `-` for descending. Default `id`.
     pub sort: Option<String>,
 }

@@ -103,6 +103,7 @@ async fn list_users(
         role: params.role,
         organization: params.organization_id.map(OrgId),
         active: params.active,
+        weak_password_hash: params.weak_password_hash,
         sort,
         descending,
     };

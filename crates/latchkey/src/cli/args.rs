@@ -450,6 +450,9 @@ pub enum UserCommand {
         /// Free-text filter over username, email and names.
         #[arg(long)]
         search: Option<String>,
+        /// Only users whose imported password hash is weak (MD5/SHA-1): the ones to reset.
+        #[arg(long)]
+        weak_hashes: bool,
         /// At most this many users.
         #[arg(long, default_value_t = 100)]
         limit: u64,

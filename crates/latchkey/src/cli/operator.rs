@@ -59,9 +59,15 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
             }
             Ok(())
         }
-        UserCommand::List { search, limit, .. } => {
+        UserCommand::List {
+            search,
+            limit,
+            weak_hashes,
+            ..
+        } => {
             let q = UserQuery {
                 search,
+                weak_password_hash: weak_hashes.then_some(true),
                 ..Default::default()
             };
             let page = admin

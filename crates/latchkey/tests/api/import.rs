@@ -124,6 +124,25 @@ dual!(
             let weak = all[i].format.contains("weak");
             assert_eq!(r["warning"].is_string(), weak, "{}: {r}", all[i].source);
         }
+        let weak = app
+            .get("/v1/users?weak_password_hash=true&per_page=100", &app.admin)
+            .await;
+        let mut names: Vec<&str> = weak.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap())
+            .collect();
+        names.sort();
+        let expected: Vec<String> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.format.contains("weak"))
+            .map(|(i, _)| format!("imp{i}"))
+            .collect();
+        let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(names, expected, "the weak ones are listed for a reset");
         let before = export(&app, true).await;
         for (i, f) in all.iter().enumerate() {
             let (user, email) = (format!("imp{i}"), format!("imp{i}@example.com"));
@@ -191,6 +210,10 @@ dual!(
                 f.source
             );
         }
+        let weak = app
+            .get("/v1/users?weak_password_hash=true", &app.admin)
+            .await;
+        assert_eq!(weak.body["total"], 0, "upgraded: no weak hash is left");
         let text = app
             .get(
                 "/v1/audit?action=credential.upgraded&per_page=100",
@@ -674,7 +697,17 @@ async fn sources(backend: Backend) {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
+    let weak_file = std::env::temp_dir()
+        .join(format!("lk-weak-{}.jsonl", uuid::Uuid::new_v4().simple()))
+        .to_string_lossy()
+        .into_owned();
+    std::fs::write(
+        &weak_file,
+        "{\"username\":\"md5user\",\"email\":\"md5@example.com\",\"password_hash\":\"4ece57a61323b52ccffdbef021956754\"}\n",
+    )
+    .unwrap();
     let r = run.clone();
+    let weak_path = weak_file.clone();
     let outputs = tokio::task::spawn_blocking(move || {
         let (ok, _, err) = r(vec!["migrate".into()]);
         assert!(ok, "{err}");
@@ -686,6 +719,12 @@ async fn sources(backend: Backend) {
             r(cmd("fastapi-users", "fastapi-users.csv", &[])),
             r(cmd("keycloak", "keycloak-realm.json", &["--dry-run"])),
             r(vec!["import".into(), fixture_path("nope.jsonl")]),
+            r(vec![
+                "import".into(),
+                weak_path,
+                "--accept-weak-hashes".into(),
+            ]),
+            r(vec!["user".into(), "list".into(), "--weak-hashes".into()]),
         ]
     })
     .await
@@ -730,6 +769,16 @@ async fn sources(backend: Backend) {
     );
     let (ok, _, err) = &outputs[6];
     assert!(!*ok && err.contains("cannot open"), "{err}");
+    let (ok, out, err) = &outputs[7];
+    assert!(*ok, "{err}");
+    assert!(out.contains("accepted as weak"), "{out}");
+    let (ok, out, err) = &outputs[8];
+    assert!(*ok, "{err}");
+    assert!(
+        out.contains("md5user") && out.contains("1 of 1 users"),
+        "{out}"
+    );
+    let _ = std::fs::remove_file(&weak_file);
 
     let inst = Instance::start(&db.url, test_config()).await;
     let http = reqwest::Client::new();
