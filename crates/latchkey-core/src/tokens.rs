@@ -540,7 +540,12 @@ pub fn new_refresh_token() -> String {
 /// The digest under which a refresh token is stored and looked up. The token carries 256
 /// random bits, so a fast digest is enough: there is nothing to brute-force.
 pub fn refresh_digest(token: &str) -> String {
-    let d = sha256(token.as_bytes());
+    sha256_hex(token.as_bytes())
+}
+
+/// Lowercase hex of the SHA-256 of `data` (stored digests of high-entropy secrets).
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    let d = sha256(data);
     let mut s = String::with_capacity(64);
     for b in d {
         use std::fmt::Write;
