@@ -1,4 +1,5 @@
-//! Importing users in batches (one transaction per batch, a savepoint per user) and exporting
+//! Importing users in batches (one transaction per batch: all-new users in multi-row
+//! statements, others record by record with a savepoint around each write) and exporting
 //! them in id order.
 
 use std::collections::HashMap;
@@ -42,13 +43,13 @@ impl ImportStore for Store {
         let now = Timestamp::now();
         let mut names = Names::default();
         let mut out = Vec::with_capacity(users.len());
+        let mode = Mode {
+            update,
+            stop: stop_on_conflict,
+            actor,
+            now,
+        };
         for u in users {
-            let mode = Mode {
-                update,
-                stop: stop_on_conflict,
-                actor,
-                now,
-            };
             // A record that is skipped or conflicts writes nothing: no savepoint for it.
             let existing = match plan(&mut tx, u, mode).await? {
                 Plan::Settled(outcome) => {
@@ -107,13 +108,8 @@ impl ImportStore for Store {
         with_hashes: bool,
     ) -> CoreResult<Vec<ExportedUser>> {
         let sql = format!(
-            "SELECT u.id, u.uuid, u.username, u.email, u.first_name, u.middle_name, u.last_name, \
-             u.name_extension, u.display_name, u.contact_number, u.address, u.organization_id, \
-             o.uuid AS org_uuid, o.name AS org_name, u.is_active, u.created_at, u.updated_at, \
-             dr.name AS default_role, u.password_hash, u.weak_password_hash FROM users u \
-             LEFT JOIN organizations o ON o.id = u.organization_id \
-             LEFT JOIN roles dr ON dr.id = u.default_role_id \
-             WHERE u.id > $1 ORDER BY u.id LIMIT {}",
+            "{} WHERE u.id > $1 ORDER BY u.id LIMIT {}",
+            user_select!("u.password_hash", "u.weak_password_hash"),
             limit.clamp(1, 10_000)
         );
         let rows = sqlx::query(&sql)

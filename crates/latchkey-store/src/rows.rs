@@ -7,12 +7,24 @@ use super::db_err;
 use latchkey_core::error::CoreResult;
 use latchkey_core::model::*;
 
-pub const USER_SELECT: &str = "SELECT u.id, u.uuid, u.username, u.email, u.first_name, \
-    u.middle_name, u.last_name, u.name_extension, u.display_name, u.contact_number, u.address, \
-    u.organization_id, o.uuid AS org_uuid, o.name AS org_name, u.is_active, u.created_at, \
-    u.updated_at, dr.name AS default_role FROM users u \
-    LEFT JOIN organizations o ON o.id = u.organization_id \
-    LEFT JOIN roles dr ON dr.id = u.default_role_id";
+/// The columns `user_from_row` reads, and the joins they need: `SELECT … FROM users u …`.
+macro_rules! user_select {
+    ($($extra:literal),*) => {
+        concat!(
+            "SELECT u.id, u.uuid, u.username, u.email, u.first_name, \
+             u.middle_name, u.last_name, u.name_extension, u.display_name, u.contact_number, \
+             u.address, u.organization_id, o.uuid AS org_uuid, o.name AS org_name, u.is_active, \
+             u.created_at, u.updated_at, dr.name AS default_role",
+            $(", ", $extra,)*
+            " FROM users u \
+             LEFT JOIN organizations o ON o.id = u.organization_id \
+             LEFT JOIN roles dr ON dr.id = u.default_role_id"
+        )
+    };
+}
+pub(crate) use user_select;
+
+pub const USER_SELECT: &str = user_select!();
 
 pub fn user_from_row(r: &AnyRow) -> CoreResult<User> {
     let org_id: Option<i64> = r.try_get("organization_id").map_err(db_err)?;

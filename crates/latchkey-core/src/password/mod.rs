@@ -201,6 +201,12 @@ impl Hasher {
         let started = Instant::now();
         let (verdict, imported) = self
             .run(move |argon, memory| {
+                // The full cost of a real verification, against a hash nothing matches.
+                let dummy_verify = |memory: &mut Vec<Block>| {
+                    if let Ok(parsed) = PasswordHash::new(&dummy) {
+                        verify_current(&argon, &pw, &parsed, memory, &floor);
+                    }
+                };
                 let current = stored.as_deref().and_then(|s| current_hash(s, wanted));
                 if let Some(parsed) = current {
                     let ok = verify_current(&argon, &pw, &parsed, memory, &floor);
@@ -217,19 +223,15 @@ impl Hasher {
                     .as_deref()
                     .and_then(|s| legacy::Scheme::parse(s).ok());
                 let Some(scheme) = scheme else {
-                    // Unknown user or unusable hash: the full cost of a real verification.
-                    if let Ok(parsed) = PasswordHash::new(&dummy) {
-                        verify_current(&argon, &pw, &parsed, memory, &floor);
-                    }
+                    // Unknown user or unusable hash.
+                    dummy_verify(memory);
                     return (Ok(Verified::No), false);
                 };
                 if !scheme.verify(&pw) {
                     if floor.load(Ordering::Relaxed) == 0 {
                         // No argon2id verification has been timed yet: time one now, so
                         // this answer (and the next ones) wait as long as a native user's.
-                        if let Ok(parsed) = PasswordHash::new(&dummy) {
-                            verify_current(&argon, &pw, &parsed, memory, &floor);
-                        }
+                        dummy_verify(memory);
                     }
                     return (Ok(Verified::No), true);
                 }
