@@ -147,6 +147,18 @@ pub enum LineStatus {
     Failed,
 }
 
+impl LineStatus {
+    /// The name a report carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Created => "created",
+            LineStatus::Updated => "updated",
+            LineStatus::Skipped => "skipped",
+            LineStatus::Failed => "failed",
+        }
+    }
+}
+
 /// The report of one input line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineReport {

@@ -39,16 +39,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Is the body `application/x-www-form-urlencoded` (parameters ignored, case-insensitive)?
-pub fn is_form(headers: &HeaderMap) -> bool {
+/// The body's media type without parameters (`application/json; charset=utf-8` is
+/// `application/json`); compare it ignoring ASCII case.
+pub fn media_type(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+        .map(str::trim)
+}
+
+/// Is the body `application/x-www-form-urlencoded` (parameters ignored, case-insensitive)?
+pub fn is_form(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
 /// Where a request came from: the socket peer — or, when the peer is a trusted proxy, the

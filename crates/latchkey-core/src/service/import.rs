@@ -100,12 +100,7 @@ impl Admin<'_> {
         for r in &reports {
             tally.count(r.status);
             if !opts.dry_run {
-                let status = match r.status {
-                    LineStatus::Created => "created",
-                    LineStatus::Updated => "updated",
-                    LineStatus::Skipped => "skipped",
-                    LineStatus::Failed => "failed",
-                };
+                let status = r.status.as_str();
                 metrics::counter!("latchkey_users_imported_total", "status" => status).increment(1);
             }
         }

@@ -21,7 +21,7 @@ use crate::core::audit::CLIENT;
 use crate::core::import::{ImportOptions, LineReport, OnConflict};
 use crate::core::model::Principal;
 use crate::core::Latchkey;
-use crate::http::AppState;
+use crate::http::{media_type, AppState};
 use crate::import::{jsonl_line, Importer, MAX_LINE_BYTES};
 
 /// The largest import body taken (about three million users).
@@ -96,25 +96,14 @@ async fn import_users(
     body: Body,
 ) -> ApiResult<Response> {
     st.svc.admin(&p)?;
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if !matches!(
-        media.as_deref(),
-        Some(
-            "application/x-ndjson"
-                | "application/jsonl"
-                | "application/json-lines"
-                | "application/json"
-        )
-    ) {
+    let json_lines = [
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json-lines",
+        "application/json",
+    ];
+    let media = media_type(&headers);
+    if !media.is_some_and(|m| json_lines.iter().any(|t| m.eq_ignore_ascii_case(t))) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             kind::UNSUPPORTED_MEDIA_TYPE,

@@ -67,17 +67,10 @@ pub(super) async fn import(args: ImportArgs) -> Result<(), Fatal> {
             "{} record{} failed (see the report lines with \"status\":\"{}\")",
             tally.failed,
             if tally.failed == 1 { "" } else { "s" },
-            status_name(LineStatus::Failed)
+            LineStatus::Failed.as_str()
         )));
     }
     Ok(())
-}
-
-fn status_name(s: LineStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// The file as records, read by the source's adapter in its format.
