@@ -26,8 +26,11 @@ pub struct CoreConfig {
     pub rates: RateLimits,
     /// Refuse passwords on the common-passwords list.
     pub password_blocklist: bool,
-    /// Seals signing keys at rest (AES-256-GCM) when set.
+    /// Seals signing keys and TOTP secrets at rest (AES-256-GCM) when set.
     pub key_encryption_key: Option<KeyEncryptionKey>,
+    /// Lets a user with a second factor log in through a dialect with the password alone
+    /// (weaker; every such login is audited). Off: dialects refuse them.
+    pub dialect_mfa_allow: bool,
 }
 
 impl Default for CoreConfig {
@@ -46,6 +49,7 @@ impl Default for CoreConfig {
             rates: RateLimits::default(),
             password_blocklist: true,
             key_encryption_key: None,
+            dialect_mfa_allow: false,
         }
     }
 }

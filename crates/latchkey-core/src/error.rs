@@ -142,6 +142,8 @@ pub enum Reason {
     PublicClientSecret,
     /// Operator configuration (database URL, keys): the text says what is wrong.
     Config(String),
+    /// Not one of the listed values.
+    OneOf(&'static str),
 }
 
 impl std::fmt::Display for Reason {
@@ -189,6 +191,7 @@ impl std::fmt::Display for Reason {
             Reason::UnsupportedAlg => f.write_str("must be RS256, ES256 or EdDSA"),
             Reason::PublicClientSecret => f.write_str("is a public client, which has no secret"),
             Reason::Config(text) => f.write_str(text),
+            Reason::OneOf(values) => write!(f, "must be one of: {values}"),
         }
     }
 }
@@ -232,6 +235,23 @@ pub enum CoreError {
     /// An OAuth protocol refusal (the token endpoint's `error`).
     #[error("oauth: {}", .0.code())]
     OAuth(crate::oauth::OAuthError),
+    /// The password was right but the user has a second factor, which this path (a dialect)
+    /// cannot carry.
+    #[error("a second factor is required")]
+    MfaRequired,
+    /// An `mfa_token` that is unknown, expired, used, or spent by too many wrong codes.
+    #[error("invalid mfa token")]
+    InvalidMfaToken,
+    /// A wrong, reused or malformed second-factor code; at a login, `remaining` attempts
+    /// are left on its `mfa_token`.
+    #[error("invalid code")]
+    InvalidMfaCode { remaining: Option<u32> },
+    /// Changing a factor needs a session opened in the last five minutes.
+    #[error("recent authentication required")]
+    RecentAuthRequired,
+    /// A factor change that does not fit the user's factors now (the text says why).
+    #[error("{0}")]
+    MfaState(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

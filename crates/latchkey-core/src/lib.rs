@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod password;
 pub mod ports;
 pub mod roles;
+pub mod seal;
 pub mod service;
 pub mod tokens;
 pub mod validate;

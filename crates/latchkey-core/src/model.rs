@@ -219,6 +219,9 @@ pub struct Session {
     pub client_id: Option<String>,
     /// The scope granted to that client.
     pub scope: Option<String>,
+    /// How the user authenticated, RFC 8176 values space-separated (`pwd`, `pwd otp`);
+    /// `None` for sessions from before second factors (read as `pwd`).
+    pub amr: Option<String>,
 }
 
 /// Who is asking, derived from a verified access token and the current state of the user.

@@ -54,6 +54,8 @@ pub struct LoginRecord {
     pub id: UserId,
     pub password_hash: String,
     pub is_active: bool,
+    /// The user has a confirmed second factor.
+    pub mfa: bool,
 }
 
 /// An authorization code as stored (only its digest, never the code).
@@ -69,6 +71,8 @@ pub struct CodeRecord {
     pub code_challenge: Option<String>,
     /// When the user last signed in (the browser session's start).
     pub auth_time: Timestamp,
+    /// How (the browser session's `amr`).
+    pub amr: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
@@ -334,6 +338,99 @@ pub trait GrantStore: Send + Sync {
     async fn delete_grant(&self, user: UserId, client: &str) -> CoreResult<Written<bool>>;
 }
 
+/// A user's TOTP factor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// Sealed (`aead:v1:…`) or `plain:<base32>`.
+    pub secret: String,
+    pub created_at: Timestamp,
+    /// Set once a correct code confirmed it: only then does it count.
+    pub confirmed_at: Option<Timestamp>,
+    /// The last time step accepted.
+    pub last_step: Option<u64>,
+}
+
+/// A user's second factors as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MfaRecord {
+    pub totp: Option<TotpRecord>,
+    /// The digests of the unused recovery codes.
+    pub recovery_codes: Vec<String>,
+}
+
+/// A login awaiting its second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    pub user_id: UserId,
+    pub expires_at: Timestamp,
+    pub failures: u32,
+    pub used_at: Option<Timestamp>,
+}
+
+/// Second factors and the pending second step of logins.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn mfa_record(&self, user: UserId) -> CoreResult<MfaRecord>;
+    /// Stores a new unconfirmed TOTP secret, replacing an unconfirmed one; `false` (and
+    /// nothing written) when the user has a confirmed one.
+    async fn put_pending_totp(
+        &self,
+        user: UserId,
+        secret: &str,
+        now: Timestamp,
+    ) -> CoreResult<bool>;
+    /// Confirms the pending secret with the step its code used; with `recovery`, the user's
+    /// recovery codes become those; ends the user's sessions but `keep`; records `audit`. One
+    /// transaction. `None` when there was no pending secret (another request confirmed it).
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: u64,
+        recovery: Option<&[String]>,
+        keep: Option<&SessionId>,
+        audit: (&AuditEvent, &ClientInfo),
+    ) -> CoreResult<Written<Option<Vec<SessionId>>>>;
+    /// Records `step` as used if it is later than the last one: of two uses of one code
+    /// exactly one is `true`, on any instance.
+    async fn use_totp_step(&self, user: UserId, step: u64) -> CoreResult<bool>;
+    /// Spends an unused recovery code; `false` if it is unknown or used.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        digest: &str,
+        now: Timestamp,
+    ) -> CoreResult<bool>;
+    /// Replaces the user's recovery codes and records `audit`, at once.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        digests: &[String],
+        audit: (&AuditEvent, &ClientInfo),
+    ) -> CoreResult<()>;
+    /// Removes every factor and recovery code of the user and ends their sessions but
+    /// `keep`, recording `audit`, at once. `false`: there was nothing to remove.
+    async fn remove_mfa(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+        reason: &str,
+        audit: (&AuditEvent, &ClientInfo),
+    ) -> CoreResult<Written<bool>>;
+    async fn insert_challenge(
+        &self,
+        digest: &str,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> CoreResult<()>;
+    async fn get_challenge(&self, digest: &str) -> CoreResult<Option<ChallengeRecord>>;
+    /// Counts a wrong code; the `max`th spends the challenge. Returns the count.
+    async fn fail_challenge(&self, digest: &str, max: u32, now: Timestamp) -> CoreResult<u32>;
+    /// Spends a live challenge; `false` if it was used or expired meanwhile.
+    async fn use_challenge(&self, digest: &str, now: Timestamp) -> CoreResult<bool>;
+    async fn prune_challenges(&self, before: Timestamp) -> CoreResult<u64>;
+}
+
 /// Pushed invalidations (PostgreSQL's LISTEN); the poll of [`SyncStore::invalidations_since`]
 /// bounds staleness when one is lost.
 /// A validated import record as the store receives it.
@@ -421,6 +518,7 @@ pub trait Storage:
     + ClientStore
     + GrantStore
     + ImportStore
+    + MfaStore
     + SyncStore
     + Counters
 {
@@ -436,6 +534,7 @@ impl<T> Storage for T where
         + ClientStore
         + GrantStore
         + ImportStore
+        + MfaStore
         + SyncStore
         + Counters
 {

@@ -97,7 +97,7 @@ pub struct TokenService {
     audience: String,
     ttl_secs: u64,
     keys: RwLock<Vec<LoadedKey>>,
-    cipher: Option<KeyCipher>,
+    cipher: Option<Sealer>,
     /// Tokens whose signature and claims were checked, by the SHA-256 of the whole token: a
     /// repeat costs a digest and a lookup instead of an Ed25519 verification. Only verified
     /// tokens enter, equality of the digest means the same signed bytes, and expiry is still
@@ -108,85 +108,8 @@ pub struct TokenService {
 /// Above this many remembered tokens the cache starts over.
 const MAX_VERIFIED: usize = 100_000;
 
-/// A key-encryption key for signing keys at rest (32 bytes, from the environment). Its
-/// `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyEncryptionKey(pub [u8; 32]);
-
-impl std::fmt::Debug for KeyEncryptionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyEncryptionKey(***)")
-    }
-}
-
-impl KeyEncryptionKey {
-    /// From base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .or_else(|_| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
-            .map_err(|_| "the key-encryption key must be base64".to_owned())?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            "the key-encryption key must be 32 bytes (e.g. `openssl rand -base64 32`)".to_owned()
-        })?;
-        Ok(KeyEncryptionKey(key))
-    }
-}
-
-/// Seals private keys with AES-256-GCM, the key id bound as associated data (so a sealed key
-/// cannot be moved to another id). Stored as `aead:v1:<base64(nonce || ciphertext)>`.
-struct KeyCipher(ring::aead::LessSafeKey);
-
-const SEALED_PREFIX: &str = "aead:v1:";
-
-impl KeyCipher {
-    fn new(kek: &KeyEncryptionKey) -> CoreResult<Self> {
-        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &kek.0)
-            .map_err(|_| CoreError::internal(anyhow::anyhow!("bad key-encryption key")))?;
-        Ok(KeyCipher(ring::aead::LessSafeKey::new(key)))
-    }
-
-    fn seal(&self, kid: &str, plain: &[u8]) -> CoreResult<String> {
-        use ring::rand::SecureRandom;
-        let mut nonce = [0u8; 12];
-        ring::rand::SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| CoreError::internal(anyhow::anyhow!("no randomness")))?;
-        let mut buf = plain.to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                ring::aead::Nonce::assume_unique_for_key(nonce),
-                ring::aead::Aad::from(kid.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| CoreError::internal(anyhow::anyhow!("sealing failed")))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(format!(
-            "{SEALED_PREFIX}{}",
-            base64::engine::general_purpose::STANDARD.encode(out)
-        ))
-    }
-
-    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, String> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|_| format!("signing key {kid} is damaged"))?;
-        if bytes.len() < 12 + 16 {
-            return Err(format!("signing key {kid} is damaged"));
-        }
-        let (nonce, rest) = bytes.split_at(12);
-        let mut buf = rest.to_vec();
-        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| format!("signing key {kid} is damaged"))?;
-        let plain = self
-            .0
-            .open_in_place(nonce, ring::aead::Aad::from(kid.as_bytes()), &mut buf)
-            .map_err(|_| format!("signing key {kid} does not open with this key-encryption key"))?;
-        Ok(plain.to_vec())
-    }
-}
+pub use crate::seal::KeyEncryptionKey;
+use crate::seal::{OpenError, Sealer, SEALED_PREFIX};
 
 impl TokenService {
     pub fn new(issuer: String, audience: String, ttl_secs: u64) -> Self {
@@ -202,8 +125,13 @@ impl TokenService {
 
     /// Seals new signing keys at rest, and opens sealed ones, with `kek`.
     pub fn with_key_encryption(mut self, kek: Option<&KeyEncryptionKey>) -> CoreResult<Self> {
-        self.cipher = kek.map(KeyCipher::new).transpose()?;
+        self.cipher = kek.map(Sealer::new).transpose()?;
         Ok(self)
+    }
+
+    /// The key-encryption key's sealer, when one is configured (other secrets at rest use it).
+    pub(crate) fn sealer(&self) -> Option<&Sealer> {
+        self.cipher.as_ref()
     }
 
     /// A new signing key for `alg`, sealed when a key-encryption key is configured.
@@ -227,9 +155,16 @@ impl TokenService {
         let mut loaded = Vec::with_capacity(stored.len());
         for k in stored {
             let der = match (k.private_der.strip_prefix(SEALED_PREFIX), &self.cipher) {
-                (Some(sealed), Some(c)) => c
-                    .open(&k.kid, sealed)
-                    .map_err(|m| CoreError::invalid("key_encryption_key", Reason::Config(m)))?,
+                (Some(sealed), Some(c)) => c.open(&k.kid, sealed).map_err(|e| {
+                    let m = match e {
+                        OpenError::Damaged => format!("signing key {} is damaged", k.kid),
+                        OpenError::WrongKey => format!(
+                            "signing key {} does not open with this key-encryption key",
+                            k.kid
+                        ),
+                    };
+                    CoreError::invalid("key_encryption_key", Reason::Config(m))
+                })?,
                 (Some(_), None) => {
                     return Err(CoreError::invalid(
                         "key_encryption_key",

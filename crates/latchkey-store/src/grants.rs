@@ -15,7 +15,7 @@ use crate::{db_err, Store};
 use latchkey_core::audit::AuditEvent;
 
 const CODE_SELECT: &str = "SELECT code_hash, client_id, user_id, redirect_uri, scope, nonce, \
-    code_challenge, auth_time, created_at, expires_at, used_at FROM oauth_codes";
+    code_challenge, auth_time, created_at, expires_at, used_at, amr FROM oauth_codes";
 
 fn code_from_row(r: &AnyRow) -> CoreResult<CodeRecord> {
     Ok(CodeRecord {
@@ -27,6 +27,7 @@ fn code_from_row(r: &AnyRow) -> CoreResult<CodeRecord> {
         nonce: r.try_get("nonce").map_err(db_err)?,
         code_challenge: r.try_get("code_challenge").map_err(db_err)?,
         auth_time: Timestamp(r.try_get("auth_time").map_err(db_err)?),
+        amr: r.try_get("amr").map_err(db_err)?,
         created_at: Timestamp(r.try_get("created_at").map_err(db_err)?),
         expires_at: Timestamp(r.try_get("expires_at").map_err(db_err)?),
         used_at: r
@@ -41,8 +42,8 @@ impl GrantStore for Store {
     async fn insert_code(&self, c: &CodeRecord) -> CoreResult<()> {
         sqlx::query(
             "INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scope, nonce, \
-             code_challenge, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             code_challenge, auth_time, created_at, expires_at, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&c.digest)
         .bind(&c.client_id)
@@ -54,6 +55,7 @@ impl GrantStore for Store {
         .bind(c.auth_time.0)
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
+        .bind(&c.amr)
         .execute(&self.write)
         .await
         .map(|_| ())

@@ -112,7 +112,7 @@ pub fn org_from_row(r: &AnyRow) -> CoreResult<Organization> {
 }
 
 pub const SESSION_SELECT: &str = "SELECT id, user_id, created_at, last_used_at, expires_at, \
-    revoked_at, user_agent, client_ip, client_id, scope FROM sessions";
+    revoked_at, user_agent, client_ip, client_id, scope, amr FROM sessions";
 
 pub fn session_from_row(r: &AnyRow) -> CoreResult<Session> {
     Ok(Session {
@@ -129,6 +129,7 @@ pub fn session_from_row(r: &AnyRow) -> CoreResult<Session> {
         client_ip: r.try_get("client_ip").map_err(db_err)?,
         client_id: r.try_get("client_id").map_err(db_err)?,
         scope: r.try_get("scope").map_err(db_err)?,
+        amr: r.try_get("amr").map_err(db_err)?,
     })
 }
 

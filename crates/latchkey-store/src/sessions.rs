@@ -174,7 +174,7 @@ impl Store {
     ) -> CoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, \
-             client_ip, client_id, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             client_ip, client_id, scope, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.id.0)
         .bind(s.user_id.0)
@@ -185,6 +185,7 @@ impl Store {
         .bind(&s.client_ip)
         .bind(&s.client_id)
         .bind(&s.scope)
+        .bind(&s.amr)
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;

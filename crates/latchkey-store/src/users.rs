@@ -114,8 +114,9 @@ impl UserStore for Store {
     /// What a login needs: id, hash, active flag. `key` is folded.
     async fn login_record(&self, key: &str) -> CoreResult<Option<LoginRecord>> {
         let row = sqlx::query(
-            "SELECT id, password_hash, is_active FROM users \
-             WHERE username_key = $1 OR email_key = $1 ORDER BY id LIMIT 1",
+            "SELECT u.id, u.password_hash, u.is_active, EXISTS (SELECT 1 FROM mfa_totp t \
+             WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa FROM users u \
+             WHERE u.username_key = $1 OR u.email_key = $1 ORDER BY u.id LIMIT 1",
         )
         .bind(key)
         .fetch_optional(&self.read)
@@ -126,6 +127,7 @@ impl UserStore for Store {
                 id: UserId(r.try_get("id").map_err(db_err)?),
                 password_hash: r.try_get("password_hash").map_err(db_err)?,
                 is_active: get_bool(&r, "is_active")?,
+                mfa: get_bool(&r, "mfa")?,
             })
         })
         .transpose()

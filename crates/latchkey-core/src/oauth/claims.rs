@@ -62,7 +62,9 @@ pub struct IdToken<'a> {
     pub auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<&'a str>,
-    pub amr: &'a [&'a str],
+    pub amr: Vec<&'a str>,
+    /// `urn:latchkey:acr:mfa` after a second factor, else `urn:latchkey:acr:pwd`.
+    pub acr: &'static str,
     pub at_hash: String,
     pub sid: &'a str,
     #[serde(flatten)]

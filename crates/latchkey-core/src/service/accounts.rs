@@ -321,8 +321,14 @@ impl Latchkey {
         client: &ClientInfo,
     ) -> CoreResult<LoginOutcome> {
         let user = self.sign_up(actor, policy, a, client).await?;
-        let tokens = self.open_session(user.id, client, None).await?;
-        Ok(LoginOutcome { tokens, user })
+        let tokens = self
+            .open_session(user.id, client, None, crate::mfa::AMR_PASSWORD)
+            .await?;
+        Ok(LoginOutcome {
+            tokens,
+            user,
+            recovery_codes_remaining: None,
+        })
     }
 
     pub async fn get_user(&self, actor: &Principal, id: UserId) -> CoreResult<User> {

@@ -13,7 +13,7 @@ use crate::model::*;
 use crate::oauth::authorize::{check_request, redirect_with};
 use crate::oauth::{AuthorizationRequest, AuthorizeError, Client};
 use crate::ports::CodeRecord;
-use crate::service::Latchkey;
+use crate::service::{Latchkey, LoginOutcome, LoginStep, MfaChallenge};
 use crate::tokens::{new_refresh_token, refresh_digest};
 
 /// How long an authorization code is good for.
@@ -59,6 +59,14 @@ impl AuthorizeStep {
     }
 }
 
+/// What a sign-in with the right password led to.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    /// The cookie value and the browser session.
+    Done((String, BrowserSession)),
+    SecondFactor(MfaChallenge),
+}
+
 /// Scope strings as sets.
 fn covers(granted: &str, wanted: &[String]) -> bool {
     wanted.iter().all(|w| granted.split(' ').any(|g| g == w))
@@ -96,14 +104,32 @@ impl Latchkey {
     }
 
     /// Signs a browser in through the core login: the cookie value (the new session's
-    /// refresh token) and the session.
+    /// refresh token) and the session, or the second factor the login waits for.
     pub async fn sign_in(
         &self,
         identifier: &str,
         password: &str,
         client: &ClientInfo,
+    ) -> CoreResult<SignIn> {
+        match self.begin_login(identifier, password, client).await? {
+            LoginStep::Done(out) => self.signed_in(*out).await.map(SignIn::Done),
+            LoginStep::SecondFactor(c) => Ok(SignIn::SecondFactor(c)),
+        }
+    }
+
+    /// Completes a sign-in with its second factor.
+    pub async fn sign_in_second_factor(
+        &self,
+        mfa_token: &str,
+        method: &str,
+        code: &str,
+        client: &ClientInfo,
     ) -> CoreResult<(String, BrowserSession)> {
-        let out = self.login(identifier, password, client).await?;
+        let out = self.finish_login(mfa_token, method, code, client).await?;
+        self.signed_in(out).await
+    }
+
+    async fn signed_in(&self, out: LoginOutcome) -> CoreResult<(String, BrowserSession)> {
         let session = self
             .store
             .get_session(&out.tokens.session_id)
@@ -218,6 +244,7 @@ impl Latchkey {
                 nonce: req.nonce.clone(),
                 code_challenge: req.code_challenge.clone(),
                 auth_time: browser.session.created_at,
+                amr: browser.session.amr.clone(),
                 created_at: now,
                 expires_at: now.plus_secs(CODE_TTL_SECS),
                 used_at: None,

@@ -31,6 +31,8 @@ pub struct UserTokens {
 struct IdContext<'a> {
     nonce: Option<&'a str>,
     auth_time: Timestamp,
+    /// The browser session's authentication methods (RFC 8176).
+    amr: &'a str,
 }
 
 fn refused(e: OAuthError) -> CoreError {
@@ -119,6 +121,7 @@ impl Latchkey {
             client_ip: info.ip.clone(),
             client_id: Some(client.id.clone()),
             scope: Some(rec.scope.clone()),
+            amr: rec.amr.clone(),
         };
         let refresh = new_refresh_token();
         let event = AuditEvent::new("oauth.token")
@@ -162,6 +165,7 @@ impl Latchkey {
             Some(IdContext {
                 nonce: rec.nonce.as_deref(),
                 auth_time: rec.auth_time,
+                amr: rec.amr.as_deref().unwrap_or(crate::mfa::AMR_PASSWORD),
             }),
         )
         .await
@@ -277,7 +281,8 @@ impl Latchkey {
                     exp: now.plus_secs(self.tokens.ttl_secs()).unix_seconds(),
                     auth_time: ctx.auth_time.unix_seconds(),
                     nonce: ctx.nonce,
-                    amr: &["pwd"],
+                    amr: ctx.amr.split(' ').collect(),
+                    acr: crate::mfa::acr(ctx.amr),
                     at_hash: at_hash(alg, &access_token),
                     sid: &session.0,
                     claims: user_claims(user, scope),

@@ -13,6 +13,7 @@
 //! - `authorize`: the authorization endpoint and the hosted pages' browser session
 //! - `codes`: the authorization-code and refresh-token grants, ID tokens
 //! - `grants`: UserInfo, revocation, RP-initiated logout, users' grants
+//! - `mfa`: second factors: TOTP, recovery codes, the second step of a login
 //! - `import`: importing users with their password hashes, and exporting them
 //! - `sync`: keeping this instance's caches in step with the database
 
@@ -22,6 +23,7 @@ mod clients;
 mod codes;
 mod grants;
 mod import;
+mod mfa;
 mod oauth;
 mod orgs;
 mod passwords;
@@ -32,13 +34,17 @@ mod sync;
 use std::sync::Arc;
 
 pub use accounts::{Bootstrapped, NewAccount, SignupPolicy, UserPatch};
-pub use authorize::{AuthorizeStep, BrowserSession, Fresh, CODE_TTL_SECS};
+pub use authorize::{AuthorizeStep, BrowserSession, Fresh, SignIn, CODE_TTL_SECS};
 pub use clients::CreatedClient;
 pub use codes::UserTokens;
 pub use grants::{LogoutRequest, LogoutTarget};
 pub use import::IMPORT_BATCH;
+pub use mfa::{
+    MfaChallenge, MfaMethod, MfaStatus, TotpConfirmed, TotpEnrollment, CHALLENGE_ATTEMPTS,
+    CHALLENGE_TTL_SECS, RECENT_AUTH_SECS,
+};
 pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken, TokenInfo};
-pub use sessions::{IssuedTokens, LoginOutcome};
+pub use sessions::{IssuedTokens, LoginOutcome, LoginStep};
 
 use crate::access::Admin;
 use crate::audit::{current_client, AuditEvent, AuditQuery, AuditRecord};

@@ -6,10 +6,11 @@ use std::time::Duration;
 use crate::audit::AuditEvent;
 use crate::error::{AuthFailure, CoreError, CoreResult, Entity, Reason};
 use crate::limits::Limited;
+use crate::mfa;
 use crate::model::*;
 use crate::password::Verified as PwVerified;
-use crate::ports::RotateOutcome;
-use crate::service::Latchkey;
+use crate::ports::{LoginRecord, RotateOutcome};
+use crate::service::{Latchkey, MfaChallenge};
 use crate::tokens::{new_refresh_token, refresh_digest};
 use crate::validate;
 
@@ -27,6 +28,23 @@ pub struct IssuedTokens {
 pub struct LoginOutcome {
     pub tokens: IssuedTokens,
     pub user: User,
+    /// After a login with a recovery code: how many are left.
+    pub recovery_codes_remaining: Option<u32>,
+}
+
+/// What a login that needs no second factor gives, or the second step it waits for.
+#[derive(Debug, Clone)]
+pub enum LoginStep {
+    Done(Box<LoginOutcome>),
+    SecondFactor(MfaChallenge),
+}
+
+/// A login whose password was right.
+pub(crate) struct FirstFactor {
+    pub record: LoginRecord,
+    pub user: User,
+    /// The identifier's failure count, when it has one not yet cleared.
+    pub counted: Option<String>,
 }
 
 impl Latchkey {
@@ -62,38 +80,115 @@ impl Latchkey {
         })
     }
 
-    /// Username-or-email and password. Unknown users cost the same as known ones.
+    /// A one-step login (the dialects): username-or-email and password. A user with a
+    /// second factor is refused ([`CoreError::MfaRequired`]) unless the operator allows
+    /// password-only dialect logins, and then each such login is audited as one.
     pub async fn login(
         &self,
         identifier: &str,
         password: &str,
         client: &ClientInfo,
     ) -> CoreResult<LoginOutcome> {
-        let out = self.login_unaudited(identifier, password, client).await;
-        // The identifier as typed (bounded), never the password.
-        let typed: String = identifier.trim().chars().take(64).collect();
-        let event = match &out {
-            // Recorded with the session, in its transaction.
-            Ok(_) => return out,
-            Err(CoreError::InvalidCredentials) => AuditEvent::new("login").failed().detail(typed),
-            Err(CoreError::AccountDisabled) => AuditEvent::new("login")
-                .failed()
-                .detail(format!("{typed}: account disabled")),
-            Err(CoreError::RateLimited { .. }) => {
-                AuditEvent::new("login.locked").failed().detail(typed)
-            }
-            Err(_) => return out,
+        let out = match self.first_factor(identifier, password, client).await {
+            Ok(checked) => self.password_only(checked, client).await,
+            Err(e) => Err(e),
         };
-        self.audit(event).await;
+        if let Err(e) = &out {
+            self.audit_login_failure(identifier, e).await;
+        }
         out
     }
 
-    pub(crate) async fn login_unaudited(
+    /// The native API's and the hosted pages' login: a session, or, for a user with a
+    /// second factor, the challenge that [`Self::finish_login`] completes.
+    pub async fn begin_login(
         &self,
         identifier: &str,
         password: &str,
         client: &ClientInfo,
+    ) -> CoreResult<LoginStep> {
+        let out = match self.first_factor(identifier, password, client).await {
+            Ok(c) if c.record.mfa => self.mfa_challenge(&c.user, client).await,
+            Ok(c) => self
+                .opened(&c.user, client, mfa::AMR_PASSWORD, None)
+                .await
+                .map(|o| LoginStep::Done(Box::new(o))),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &out {
+            self.audit_login_failure(identifier, e).await;
+        }
+        out
+    }
+
+    async fn audit_login_failure(&self, identifier: &str, e: &CoreError) {
+        // The identifier as typed (bounded), never the password.
+        let typed: String = identifier.trim().chars().take(64).collect();
+        let event = match e {
+            CoreError::InvalidCredentials => AuditEvent::new("login").failed().detail(typed),
+            CoreError::AccountDisabled => AuditEvent::new("login")
+                .failed()
+                .detail(format!("{typed}: account disabled")),
+            CoreError::RateLimited { .. } => AuditEvent::new("login.locked").failed().detail(typed),
+            CoreError::MfaRequired => AuditEvent::new("login").failed().detail(format!(
+                "{typed}: second factor required, refused on a dialect"
+            )),
+            _ => return,
+        };
+        self.audit(event).await;
+    }
+
+    /// A dialect's login once the password is right.
+    async fn password_only(&self, c: FirstFactor, client: &ClientInfo) -> CoreResult<LoginOutcome> {
+        if !c.record.mfa {
+            return self.opened(&c.user, client, mfa::AMR_PASSWORD, None).await;
+        }
+        if !self.cfg.dialect_mfa_allow {
+            metrics::counter!("latchkey_logins_total", "outcome" => "mfa_required").increment(1);
+            return Err(CoreError::MfaRequired);
+        }
+        metrics::counter!("latchkey_logins_total", "outcome" => "mfa_skipped").increment(1);
+        if let Some(key) = &c.counted {
+            self.counters.clear(key).await?;
+        }
+        self.opened(
+            &c.user,
+            client,
+            mfa::AMR_PASSWORD,
+            Some("second factor skipped: password-only dialect login (--dialect-mfa allow)"),
+        )
+        .await
+    }
+
+    /// Opens the session of a completed login, its "login" event in the same transaction.
+    pub(crate) async fn opened(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        amr: &str,
+        detail: Option<&str>,
     ) -> CoreResult<LoginOutcome> {
+        let mut event = AuditEvent::new("login").by_user(user.id, &user.username);
+        if let Some(d) = detail {
+            event = event.detail(d);
+        }
+        let tokens = self.open_session(user.id, client, Some(event), amr).await?;
+        metrics::counter!("latchkey_logins_total", "outcome" => "success").increment(1);
+        Ok(LoginOutcome {
+            tokens,
+            user: user.clone(),
+            recovery_codes_remaining: None,
+        })
+    }
+
+    /// Checks the password (with the throttle), upgrades an old hash, and answers who it is.
+    /// Unknown users cost the same as known ones.
+    async fn first_factor(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<FirstFactor> {
         validate::no_nul("identifier", identifier)?;
         let key = validate::fold(identifier.trim());
         if key.is_empty() || password.is_empty() {
@@ -116,7 +211,9 @@ impl Latchkey {
             self.count_failure(&id_key, ip_key.as_deref()).await?;
             return Err(CoreError::InvalidCredentials);
         };
-        if counted {
+        // A right password ends the failure count, unless a second factor is still to come:
+        // then only the whole login does, so a known password does not buy more guesses.
+        if counted && !record.mfa {
             self.counters.clear(&id_key).await?;
         }
         if !record.is_active {
@@ -147,12 +244,10 @@ impl Latchkey {
                     .ok_or(CoreError::NotFound(Entity::User))?;
             }
         }
-        let event = AuditEvent::new("login").by_user(user.id, &user.username);
-        let tokens = self.open_session(record.id, client, Some(event)).await?;
-        metrics::counter!("latchkey_logins_total", "outcome" => "success").increment(1);
-        Ok(LoginOutcome {
-            tokens,
+        Ok(FirstFactor {
+            record,
             user: User::clone(&user),
+            counted: counted.then_some(id_key),
         })
     }
 
@@ -251,6 +346,7 @@ impl Latchkey {
         user: UserId,
         client: &ClientInfo,
         audit: Option<AuditEvent>,
+        amr: &str,
     ) -> CoreResult<IssuedTokens> {
         let now = Timestamp::now();
         let session = Session {
@@ -264,6 +360,7 @@ impl Latchkey {
             client_ip: client.ip.clone(),
             client_id: None,
             scope: None,
+            amr: Some(amr.to_owned()),
         };
         let refresh = new_refresh_token();
         let audit = audit.map(|e| e.on("session", &session.id));

@@ -78,6 +78,10 @@ impl Latchkey {
         let _ = self.store.prune_codes(Timestamp(now.0 - 3_600_000)).await;
         let _ = self
             .store
+            .prune_challenges(Timestamp(now.0 - 3_600_000))
+            .await;
+        let _ = self
+            .store
             .prune_throttle(Timestamp(now.0 - 86_400_000))
             .await;
         let keep = (self.cfg.access_ttl_secs as i64 + 3600) * 1000;

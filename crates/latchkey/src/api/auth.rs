@@ -6,11 +6,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::dto::*;
+use super::mfa::MfaRequiredResponse;
 use super::problem::{ApiResult, Json, Path, Problem};
 use super::{Auth, Client};
 use crate::core::model::SessionId;
-use crate::core::service::{IssuedTokens, NewAccount};
+use crate::core::service::{IssuedTokens, LoginStep, NewAccount};
 use crate::http::AppState;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,13 +39,25 @@ pub(super) fn token_response(t: IssuedTokens, user: Option<UserDto>) -> TokenRes
         session_id: t.session_id.0,
         session_expires_at: t.session_expires_at.to_rfc3339(),
         user,
+        recovery_codes_remaining: None,
     }
 }
 
-/// Log in with a username or email and a password; opens a session.
+/// What a login answers: tokens, or (for a user with a second factor) the `mfa_token` that
+/// `/v1/auth/mfa` completes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(Box<TokenResponse>),
+    SecondFactor(MfaRequiredResponse),
+}
+
+/// Log in with a username or email and a password; opens a session. A user with a second
+/// factor gets `{"mfa_required": true, "mfa_token", "methods"}` instead, and no session
+/// until `/v1/auth/mfa` completes the login.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 200, description = "Logged in, or a second factor is awaited", body = LoginResponse),
         (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Account disabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
@@ -52,12 +67,17 @@ async fn login(
     State(st): State<AppState>,
     Client(client): Client,
     Json(req): Json<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
-    let out = st
+) -> ApiResult<Json<LoginResponse>> {
+    let step = st
         .svc
-        .login(&req.identifier, &req.password, &client)
+        .begin_login(&req.identifier, &req.password, &client)
         .await?;
-    Ok(Json(token_response(out.tokens, Some(out.user.into()))))
+    Ok(Json(match step {
+        LoginStep::Done(out) => {
+            LoginResponse::Tokens(Box::new(token_response(out.tokens, Some(out.user.into()))))
+        }
+        LoginStep::SecondFactor(c) => LoginResponse::SecondFactor(c.into()),
+    }))
 }
 
 /// Exchange a refresh token for new tokens. Each refresh token works once; presenting a

@@ -279,6 +279,9 @@ pub struct TokenResponse {
     pub session_expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserDto>,
+    /// After a login with a recovery code: how many are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes_remaining: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,6 +7,7 @@ mod auth;
 mod clients;
 pub mod dto;
 mod grants;
+mod mfa;
 mod oauth;
 mod ops;
 mod orgs;
@@ -70,6 +71,7 @@ impl Modify for BearerScheme {
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
+        .merge(mfa::router())
         .merge(users::router())
         .merge(transfer::router())
         .merge(roles::router())

@@ -31,6 +31,11 @@ pub mod kind {
     pub const RATE_LIMITED: &str = "urn:latchkey:problem:rate-limited";
     pub const UNAVAILABLE: &str = "urn:latchkey:problem:unavailable";
     pub const INTERNAL: &str = "urn:latchkey:problem:internal";
+    pub const MFA_REQUIRED: &str = "urn:latchkey:problem:mfa-required";
+    pub const INVALID_MFA_TOKEN: &str = "urn:latchkey:problem:invalid-mfa-token";
+    pub const INVALID_MFA_CODE: &str = "urn:latchkey:problem:invalid-mfa-code";
+    pub const RECENT_AUTH_REQUIRED: &str = "urn:latchkey:problem:recent-authentication-required";
+    pub const MFA_STATE: &str = "urn:latchkey:problem:mfa-state";
     pub const ROUTE_NOT_FOUND: &str = "urn:latchkey:problem:route-not-found";
     pub const METHOD_NOT_ALLOWED: &str = "urn:latchkey:problem:method-not-allowed";
 }
@@ -216,6 +221,43 @@ impl From<CoreError> for Problem {
                 "Service unavailable",
                 "the database is unreachable; try again shortly",
             ),
+            CoreError::MfaRequired => Problem::new(
+                S::UNAUTHORIZED,
+                kind::MFA_REQUIRED,
+                "Second factor required",
+                "this account has a second factor: complete the login at /v1/auth/mfa",
+            ),
+            CoreError::InvalidMfaToken => Problem::new(
+                S::UNAUTHORIZED,
+                kind::INVALID_MFA_TOKEN,
+                "Invalid mfa_token",
+                "the mfa_token is invalid, expired, used or spent by wrong codes: log in again",
+            )
+            .with_field("mfa_token"),
+            CoreError::InvalidMfaCode { remaining } => Problem::new(
+                S::UNAUTHORIZED,
+                kind::INVALID_MFA_CODE,
+                "Invalid code",
+                match remaining {
+                    Some(1) => "the code is wrong or was already used; 1 attempt left".to_owned(),
+                    Some(n) => format!("the code is wrong or was already used; {n} attempts left"),
+                    None => "the code is wrong: use the current code of the authenticator app"
+                        .to_owned(),
+                },
+            )
+            .with_field("code"),
+            CoreError::RecentAuthRequired => Problem::new(
+                S::FORBIDDEN,
+                kind::RECENT_AUTH_REQUIRED,
+                "Recent authentication required",
+                format!(
+                    "changing a second factor needs a session opened in the last {} minutes: log in again",
+                    crate::core::service::RECENT_AUTH_SECS / 60
+                ),
+            ),
+            CoreError::MfaState(why) => {
+                Problem::new(S::CONFLICT, kind::MFA_STATE, "Conflict", why)
+            }
             // Only the OAuth endpoints produce these, and they answer in the protocol's JSON.
             CoreError::OAuth(o) => Problem::invalid_parameter(o.description()),
             CoreError::Internal(e) => {

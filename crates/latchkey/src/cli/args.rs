@@ -420,6 +420,24 @@ pub struct CoreArgs {
     /// Accept passwords that are on the common-passwords list.
     #[arg(long, env = "LATCHKEY_NO_PASSWORD_BLOCKLIST")]
     pub no_password_blocklist: bool,
+    /// Dialect logins of users with a second factor: `refuse` (the dialect's 401 saying a
+    /// second factor is required) or `allow` (the password alone: weaker, and every such
+    /// login is audited). The native API and the hosted pages always ask for the factor.
+    #[arg(
+        long,
+        env = "LATCHKEY_DIALECT_MFA",
+        value_enum,
+        default_value_t = DialectMfa::Refuse,
+        value_name = "POLICY"
+    )]
+    pub dialect_mfa: DialectMfa,
+}
+
+/// What a dialect does with a user who has a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectMfa {
+    Refuse,
+    Allow,
 }
 
 #[derive(Debug, Subcommand)]
@@ -482,6 +500,14 @@ pub enum UserCommand {
         /// Username, email or numeric id.
         user: String,
         role: String,
+    },
+    /// Remove a user's second factors (a lost phone): audited, and their sessions end. They
+    /// sign in with the password alone and can enroll again.
+    MfaReset {
+        #[command(flatten)]
+        svc: ServiceArgs,
+        /// Username, email or numeric id.
+        user: String,
     },
 }
 

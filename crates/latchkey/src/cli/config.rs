@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::args::{CoreArgs, DbArgs, ServiceArgs};
+use super::args::{CoreArgs, DbArgs, DialectMfa, ServiceArgs};
 use super::{describe, Fatal};
 use crate::core::limits::{RateLimits, ThrottlePolicy};
 use crate::core::password::HashParams;
@@ -54,6 +54,7 @@ impl CoreArgs {
             },
             password_blocklist: !self.no_password_blocklist,
             key_encryption_key: key_encryption_key()?,
+            dialect_mfa_allow: self.dialect_mfa == DialectMfa::Allow,
             ..CoreConfig::default()
         })
     }

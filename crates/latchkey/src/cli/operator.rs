@@ -17,7 +17,8 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
     | UserCommand::List { svc: opts, .. }
     | UserCommand::SetPassword { svc: opts, .. }
     | UserCommand::Grant { svc: opts, .. }
-    | UserCommand::Revoke { svc: opts, .. }) = &cmd;
+    | UserCommand::Revoke { svc: opts, .. }
+    | UserCommand::MfaReset { svc: opts, .. }) = &cmd;
     let db = opts.db.clone();
     init_logging(db.log_format);
     let svc = service(opts, true).await?;
@@ -124,6 +125,15 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
                 .await
                 .map_err(|e| describe(e, &db.database))?;
             println!("revoked {role} from user {id}");
+            Ok(())
+        }
+        UserCommand::MfaReset { user, .. } => {
+            let id = resolve_user(&svc, &user).await?;
+            admin
+                .reset_user_mfa(id)
+                .await
+                .map_err(|e| describe(e, &db.database))?;
+            println!("second factors removed for user {id}; their sessions have ended");
             Ok(())
         }
     }

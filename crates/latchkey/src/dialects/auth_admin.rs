@@ -146,6 +146,7 @@ async fn login(
         ),
         Err(CoreError::InvalidCredentials) => msg(StatusCode::UNAUTHORIZED, "invalid credentials"),
         Err(CoreError::AccountDisabled) => msg(StatusCode::FORBIDDEN, "account disabled"),
+        Err(CoreError::MfaRequired) => msg(StatusCode::UNAUTHORIZED, wire::MFA_REQUIRED),
         Err(e) => common(e),
     }
 }

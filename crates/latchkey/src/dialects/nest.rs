@@ -30,6 +30,7 @@ pub fn shared(e: CoreError) -> Response {
         CoreError::NotFound(_) => error(StatusCode::NOT_FOUND, "User not found"),
         CoreError::InvalidCredentials => error(StatusCode::UNAUTHORIZED, "Invalid credentials"),
         CoreError::AccountDisabled => error(StatusCode::FORBIDDEN, "Account disabled"),
+        CoreError::MfaRequired => error(StatusCode::UNAUTHORIZED, wire::MFA_REQUIRED),
         CoreError::RateLimited { retry_after } => wire::retry_after(
             error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             retry_after,

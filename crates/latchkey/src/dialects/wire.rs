@@ -16,6 +16,11 @@ use crate::core::error::{AuthFailure, CoreError};
 use crate::core::model::Principal;
 use crate::http::{bearer_token, AppState};
 
+/// What every dialect's login says to a user with a second factor (none of the origins had
+/// one, so none can carry it): the dialect's own 401, this message, never a session.
+pub const MFA_REQUIRED: &str = "A second factor is required for this account: \
+    sign in through the hosted sign-in page or the native API (/v1/auth/login)";
+
 /// What could not be read from a request.
 #[derive(Debug, Clone)]
 pub enum Reject {

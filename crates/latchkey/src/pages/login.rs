@@ -8,14 +8,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::authorize::follow;
-use super::views::{self, LoginForm};
+use super::views::{self, CodeForm, LoginForm};
 use super::{
     browser, cookie_names, csrf_ok, csrf_token, field, form_fields, page, query_params, see_other,
     set_cookie, unavailable, url,
 };
 use crate::api::Client;
 use crate::core::error::CoreError;
-use crate::core::service::Fresh;
+use crate::core::service::{Fresh, SignIn};
 use crate::http::AppState;
 
 pub(super) async fn get_login(
@@ -54,6 +54,7 @@ pub(super) async fn get_login(
         None,
         StatusCode::OK,
         &cookies,
+        None,
     )
     .await
 }
@@ -68,6 +69,7 @@ async fn render(
     error: Option<&str>,
     status: StatusCode,
     cookies: &[HeaderValue],
+    mfa_token: Option<&str>,
 ) -> Response {
     let client = params
         .iter()
@@ -82,6 +84,21 @@ async fn render(
         .find(|(k, _)| k == "redirect_uri")
         .map(|(_, v)| v.as_str());
     let action = url(st, &st.pages.login);
+    if let Some(mfa_token) = mfa_token {
+        return page(
+            status,
+            views::second_factor(&CodeForm {
+                action: &action,
+                csrf,
+                request: q,
+                mfa_token,
+                error,
+                client_name: client_name.as_deref(),
+            }),
+            redirect,
+            cookies,
+        );
+    }
     page(
         status,
         views::login(&LoginForm {
@@ -138,6 +155,7 @@ pub(super) async fn post_login(
             Some("This form has expired or did not come from this site. Sign in again."),
             StatusCode::FORBIDDEN,
             &cookies,
+            None,
         )
         .await;
     }
@@ -145,8 +163,87 @@ pub(super) async fn post_login(
         Ok(b) => b,
         Err(r) => return r,
     };
-    match st.svc.sign_in(identifier, password, &info).await {
-        Ok((value, b)) => {
+    let mfa_token = field(&fields, "mfa_token").filter(|t| !t.is_empty());
+    let outcome = match mfa_token {
+        Some(token) => {
+            let code = field(&fields, "code").unwrap_or("");
+            // Six digits are the app's; anything else is a recovery code.
+            let digits = code.trim();
+            let method = if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+                "totp"
+            } else {
+                "recovery_code"
+            };
+            st.svc
+                .sign_in_second_factor(token, method, code, &info)
+                .await
+                .map(SignIn::Done)
+        }
+        None => st.svc.sign_in(identifier, password, &info).await,
+    };
+    match outcome {
+        Ok(SignIn::SecondFactor(c)) => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                "",
+                None,
+                StatusCode::OK,
+                &cookies,
+                Some(&c.token),
+            )
+            .await
+        }
+        Err(CoreError::InvalidMfaCode { remaining }) if mfa_token.is_some() => {
+            let message = match remaining {
+                Some(1) => "That code is not right. 1 attempt left.".to_owned(),
+                Some(n) => format!("That code is not right. {n} attempts left."),
+                None => "That code is not right.".to_owned(),
+            };
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                "",
+                Some(&message),
+                StatusCode::UNAUTHORIZED,
+                &cookies,
+                mfa_token,
+            )
+            .await
+        }
+        Err(CoreError::Invalid { .. }) if mfa_token.is_some() => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                "",
+                Some("Enter the code from your authenticator app, or a recovery code."),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &cookies,
+                mfa_token,
+            )
+            .await
+        }
+        Err(CoreError::InvalidMfaToken) => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                "",
+                Some("The sign-in took too long or had too many wrong codes. Sign in again."),
+                StatusCode::UNAUTHORIZED,
+                &cookies,
+                None,
+            )
+            .await
+        }
+        Ok(SignIn::Done((value, b))) => {
             if let Some(old) = before {
                 if let Err(e) = st.svc.sign_out(&old, "signed in again").await {
                     return unavailable(&st, e);
@@ -177,6 +274,7 @@ pub(super) async fn post_login(
                 Some("The username or email, or the password, is not right."),
                 StatusCode::UNAUTHORIZED,
                 &cookies,
+                None,
             )
             .await
         }
@@ -190,6 +288,7 @@ pub(super) async fn post_login(
                 Some("This account is disabled. Ask your administrator."),
                 StatusCode::FORBIDDEN,
                 &cookies,
+                None,
             )
             .await
         }
@@ -210,6 +309,7 @@ pub(super) async fn post_login(
                 Some(&message),
                 StatusCode::TOO_MANY_REQUESTS,
                 &cookies,
+                None,
             )
             .await;
             r.headers_mut()

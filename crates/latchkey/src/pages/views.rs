@@ -68,6 +68,50 @@ pub fn login(f: &LoginForm<'_>) -> Markup {
     )
 }
 
+pub struct CodeForm<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub mfa_token: &'a str,
+    pub error: Option<&'a str>,
+    pub client_name: Option<&'a str>,
+}
+
+/// The second step of a sign-in: the authenticator app's code, or a recovery code.
+pub fn second_factor(f: &CodeForm<'_>) -> Markup {
+    let described = if f.error.is_some() {
+        "form-error code-hint"
+    } else {
+        "code-hint"
+    };
+    let invalid = f.error.map(|_| "true");
+    layout(
+        "Two-step verification",
+        html! {
+            h1 { "Two-step verification" }
+            @if let Some(name) = f.client_name {
+                p class="lead" { "to continue to " strong { (name) } }
+            }
+            form method="post" action=(f.action) {
+                input type="hidden" name="csrf" value=(f.csrf);
+                input type="hidden" name="request" value=(f.request);
+                input type="hidden" name="mfa_token" value=(f.mfa_token);
+                @if let Some(e) = f.error {
+                    p id="form-error" class="error" role="alert" { (e) }
+                }
+                label for="code" { "Authentication code" }
+                input id="code" name="code" type="text" autocomplete="one-time-code"
+                    autocapitalize="none" spellcheck="false" required autofocus
+                    maxlength="32" aria-describedby=(described) aria-invalid=[invalid];
+                p id="code-hint" class="hint" {
+                    "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
+                }
+                button type="submit" { "Verify" }
+            }
+        },
+    )
+}
+
 /// The page of a browser that is signed in and has nowhere to go.
 pub fn signed_in(username: &str, logout_action: &str, csrf: &str) -> Markup {
     layout(

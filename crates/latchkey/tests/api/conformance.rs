@@ -76,6 +76,7 @@ fn session(user: UserId, last_used: Timestamp) -> Session {
         client_ip: None,
         client_id: None,
         scope: None,
+        amr: Some("pwd".into()),
     }
 }
 
@@ -379,4 +380,131 @@ story!(writes_report_exactly_what_the_feed_carries, |s| {
     // A failed write reports nothing and records nothing.
     assert!(s.update_user(&u).await.is_err());
     assert_eq!(s.invalidations_since(since).await.unwrap(), reported);
+});
+
+story!(second_factors_are_used_once_under_concurrency, |s| {
+    let u = add_user(&*s, "mia").await;
+    let now = Timestamp::now();
+    let client = ClientInfo::default();
+    let event = latchkey::core::audit::AuditEvent::new("mfa.totp.enrolled");
+    // Until confirmed, a pending secret can be replaced; after, not.
+    assert!(s.put_pending_totp(u, "plain:AAAA", now).await.unwrap());
+    assert!(s.put_pending_totp(u, "plain:BBBB", now).await.unwrap());
+    assert!(
+        !s.use_totp_step(u, 5).await.unwrap(),
+        "a pending secret is no factor"
+    );
+    let digests: Vec<String> = (0..10).map(|i| format!("{i:064}")).collect();
+    let w = s
+        .confirm_totp(u, 10, Some(&digests), None, (&event, &client))
+        .await
+        .unwrap();
+    assert_eq!(w.value, Some(vec![]));
+    let again = s
+        .confirm_totp(u, 11, None, None, (&event, &client))
+        .await
+        .unwrap();
+    assert_eq!(again.value, None, "confirmed once");
+    assert!(!s.put_pending_totp(u, "plain:CCCC", now).await.unwrap());
+    let r = s.mfa_record(u).await.unwrap();
+    let totp = r.totp.unwrap();
+    assert_eq!(totp.secret, "plain:BBBB");
+    assert_eq!(totp.last_step, Some(10));
+    assert_eq!(r.recovery_codes.len(), 10);
+    // Of twenty concurrent uses of one step, one wins; an earlier step never does.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_totp_step(u, 11).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert!(!s.use_totp_step(u, 10).await.unwrap());
+    // The same for a recovery code and a challenge.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        let d = digests[3].clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_recovery_code(u, &d, Timestamp::now()).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(s.mfa_record(u).await.unwrap().recovery_codes.len(), 9);
+    s.insert_challenge("c1", u, now, Timestamp(now.0 + 300_000))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_challenge("c1", Timestamp::now()).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    // Concurrent wrong codes are each counted, and the fifth spends the challenge.
+    s.insert_challenge("c2", u, now, Timestamp(now.0 + 300_000))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.fail_challenge("c2", 5, Timestamp::now()).await.unwrap()
+        }));
+    }
+    let mut counts = BTreeSet::new();
+    for t in tasks {
+        counts.insert(t.await.unwrap());
+    }
+    assert_eq!(counts, (1..=4).collect());
+    assert!(s
+        .get_challenge("c2")
+        .await
+        .unwrap()
+        .unwrap()
+        .used_at
+        .is_none());
+    assert_eq!(s.fail_challenge("c2", 5, now).await.unwrap(), 5);
+    assert!(s
+        .get_challenge("c2")
+        .await
+        .unwrap()
+        .unwrap()
+        .used_at
+        .is_some());
+    assert!(!s.use_challenge("c2", now).await.unwrap());
+    // An expired challenge cannot be used; pruning removes it.
+    s.insert_challenge("c3", u, now, Timestamp(now.0 - 1))
+        .await
+        .unwrap();
+    assert!(!s.use_challenge("c3", now).await.unwrap());
+    assert!(s.prune_challenges(now).await.unwrap() >= 1);
+    assert!(s.get_challenge("c3").await.unwrap().is_none());
+    // Removing the factor takes the codes and the pending challenges with it.
+    let gone = s
+        .remove_mfa(u, None, "reset", (&event, &client))
+        .await
+        .unwrap();
+    assert!(gone.value);
+    assert_eq!(s.mfa_record(u).await.unwrap(), MfaRecord::default());
+    assert!(s.get_challenge("c1").await.unwrap().is_none());
+    let twice = s
+        .remove_mfa(u, None, "reset", (&event, &client))
+        .await
+        .unwrap();
+    assert!(!twice.value);
 });

@@ -456,6 +456,30 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The database's URL (for the CLI).
+    pub fn db_url(&self) -> &str {
+        &self._db.url
+    }
+
+    /// Runs one SQL statement on the test's database, under the service (for what no API
+    /// can do, such as making a session or a challenge old).
+    pub async fn sql(&self, stmt: &str) {
+        use sqlx::Connection;
+        match self._db.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self._db.url);
+                let mut c = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+                sqlx::query(stmt).execute(&mut c).await.expect(stmt);
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self._db.url)
+                    .await
+                    .expect("pg");
+                sqlx::query(stmt).execute(&mut c).await.expect(stmt);
+            }
+        }
+    }
+
     pub async fn user_count(&self) -> u64 {
         let r = self.get("/v1/users?per_page=1", &self.admin).await;
         assert_eq!(r.status, 200, "{}", r.text);

@@ -13,6 +13,7 @@ mod import;
 mod input;
 mod instances;
 mod layers;
+mod mfa;
 mod oauth;
 mod oidc;
 mod ops;

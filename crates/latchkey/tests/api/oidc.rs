@@ -449,6 +449,7 @@ dual!(
         assert_eq!(id["nonce"], "n-1");
         assert_eq!(id["sub"], uid.to_string());
         assert_eq!(id["amr"], json!(["pwd"]));
+        assert_eq!(id["acr"], "urn:latchkey:acr:pwd");
         assert_eq!(id["preferred_username"], "ada");
         assert_eq!(id["email"], "ada@example.com");
         assert_eq!(id["roles"], json!(["editor"]));
@@ -755,6 +756,7 @@ dual!(
                 created_at: old,
                 expires_at: old.plus_secs(60),
                 used_at: None,
+                amr: None,
             })
             .await
             .unwrap();
@@ -1112,3 +1114,83 @@ async fn pages_move_aside_for_a_dialect_at_the_root() {
         r.text
     );
 }
+
+/// Posts `code` on the second-factor page rendered as `page`.
+async fn code_step(app: &TestApp, b: &mut Browser, page: String, code: String) -> Reply {
+    let form = [
+        ("csrf", hidden(&page, "csrf")),
+        ("request", hidden(&page, "request")),
+        ("mfa_token", hidden(&page, "mfa_token")),
+        ("code", code),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    b.post(app, &action(&page), &form).await
+}
+
+dual!(
+    the_sign_in_page_asks_for_the_second_factor_and_the_id_token_says_so,
+    |app| {
+        use crate::mfa::{code, enroll};
+        let uid = app.create_user("ivy", &[]).await;
+        let t = app.token_of("ivy").await;
+        let e = enroll(&app, &t).await;
+        let rp = register(&app, json!({"first_party": true})).await;
+        let mut b = Browser::new(&app);
+        let r = b.get(&app, &authorize_url(&app, &rp, &[])).await;
+        let login = location(&r);
+        assert!(login.contains("/login?"), "{login}");
+        let r = sign_in(&app, &mut b, &login, "ivy").await;
+        // The password was right: the code step, and no session yet.
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.text.contains("Authentication code"), "{}", r.text);
+        assert!(
+            r.text.contains("autocomplete=\"one-time-code\""),
+            "{}",
+            r.text
+        );
+        assert!(!b.has_session());
+        let wrong = code_step(&app, &mut b, r.text.clone(), code(&e.secret, e.step + 4)).await;
+        assert_eq!(wrong.status, 401, "{}", wrong.text);
+        assert!(wrong.text.contains("4 attempts left"), "{}", wrong.text);
+        assert!(!b.has_session());
+        let blank = code_step(&app, &mut b, wrong.text.clone(), "  ".into()).await;
+        assert_eq!(blank.status, 422, "{}", blank.text);
+        let ok = code_step(
+            &app,
+            &mut b,
+            blank.text.clone(),
+            code(&e.secret, e.step + 1),
+        )
+        .await;
+        assert!(b.has_session(), "{}", ok.text);
+        let to = location(&ok);
+        assert!(to.starts_with(CB), "{to}");
+        let q = query(&to);
+        let tokens = exchange(&app, &rp, &q["code"]).await;
+        assert_eq!(tokens.status, 200, "{}", tokens.text);
+        let (_, id) = jwt_parts(tokens.body["id_token"].as_str().unwrap());
+        assert_eq!(id["sub"], uid.to_string());
+        assert_eq!(id["amr"], json!(["pwd", "otp"]));
+        assert_eq!(id["acr"], "urn:latchkey:acr:mfa");
+        let d = app
+            .send(app.http.get(app.url("/.well-known/openid-configuration")))
+            .await;
+        assert_eq!(
+            d.body["acr_values_supported"],
+            json!(["urn:latchkey:acr:pwd", "urn:latchkey:acr:mfa"])
+        );
+        // A spent mfa_token sends the browser back to the password.
+        let mut b2 = Browser::new(&app);
+        let r = b2.get(&app, &authorize_url(&app, &rp, &[])).await;
+        let r = sign_in(&app, &mut b2, &location(&r), "ivy").await;
+        app.sql("UPDATE mfa_challenges SET expires_at = 1").await;
+        let late = code_step(&app, &mut b2, r.text.clone(), e.recovery_codes[0].clone()).await;
+        assert_eq!(late.status, 401, "{}", late.text);
+        assert!(late.text.contains("Sign in again"), "{}", late.text);
+        assert!(late.text.contains("name=\"password\""), "{}", late.text);
+        // A recovery code works on the page too.
+        let r = sign_in(&app, &mut b2, &login, "ivy").await;
+        let ok = code_step(&app, &mut b2, r.text.clone(), e.recovery_codes[0].clone()).await;
+        assert!(location(&ok).starts_with(CB), "{}", ok.text);
+    }
+);

@@ -96,6 +96,14 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/me/grants/{client_id}", "delete"),
         ("/v1/users/import", "post"),
         ("/v1/users/export", "get"),
+        ("/v1/auth/mfa", "post"),
+        ("/v1/me/mfa", "get"),
+        ("/v1/me/mfa/totp", "post"),
+        ("/v1/me/mfa/totp", "delete"),
+        ("/v1/me/mfa/totp/confirm", "post"),
+        ("/v1/me/mfa/recovery-codes", "post"),
+        ("/v1/users/{id}/mfa", "get"),
+        ("/v1/users/{id}/mfa", "delete"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {

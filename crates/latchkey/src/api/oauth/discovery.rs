@@ -3,6 +3,7 @@
 //! metadata at `/.well-known/oauth-authorization-server`. Every URL derives from the public
 //! URL; the issuer is exactly the tokens' `iss`.
 
+use crate::core::mfa;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -35,6 +36,8 @@ pub struct ServerMetadata {
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub prompt_values_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
+    /// `acr` values ID tokens carry: a password alone, or with a second factor.
+    pub acr_values_supported: Vec<&'static str>,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
@@ -83,6 +86,7 @@ fn document(st: &AppState) -> ServerMetadata {
             "auth_time",
             "nonce",
             "amr",
+            "acr",
             "azp",
             "at_hash",
             "sid",
@@ -96,6 +100,7 @@ fn document(st: &AppState) -> ServerMetadata {
             "email_verified",
             "roles",
         ],
+        acr_values_supported: vec![mfa::ACR_PASSWORD, mfa::ACR_MFA],
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
