@@ -198,6 +198,7 @@ mod tests {
             updated_at: Timestamp(0),
             roles: vec![],
             default_role: None,
+            mfa_enabled: false,
         }
     }
 

@@ -31,6 +31,9 @@ pub struct CoreConfig {
     /// Lets a user with a second factor log in through a dialect with the password alone
     /// (weaker; every such login is audited). Off: dialects refuse them.
     pub dialect_mfa_allow: bool,
+    /// Roles whose holders must have a second factor: without one, a login opens a session
+    /// good only for enrolling one.
+    pub mfa_required_roles: Vec<String>,
 }
 
 impl Default for CoreConfig {
@@ -50,6 +53,7 @@ impl Default for CoreConfig {
             password_blocklist: true,
             key_encryption_key: None,
             dialect_mfa_allow: false,
+            mfa_required_roles: Vec::new(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub enum AuthFailure {
     SessionEnded,
     UnknownUser,
     Disabled,
+    /// The user's role requires a second factor they have not enrolled: the session is
+    /// good only for enrolling one, in the native API.
+    MfaEnrollment,
 }
 
 impl AuthFailure {
@@ -54,6 +57,7 @@ impl AuthFailure {
             AuthFailure::SessionEnded => "session_ended",
             AuthFailure::UnknownUser => "unknown_user",
             AuthFailure::Disabled => "disabled",
+            AuthFailure::MfaEnrollment => "mfa_enrollment",
         }
     }
 }

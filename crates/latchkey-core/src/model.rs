@@ -100,6 +100,8 @@ pub struct User {
     pub roles: Vec<String>,
     /// The role the user acts in by default (citizen-portal's `defaultRole`), if set.
     pub default_role: Option<String>,
+    /// Has a confirmed second factor.
+    pub mfa_enabled: bool,
 }
 
 impl User {

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use latchkey_core::audit::AuditEvent;
+use latchkey_core::cache::Invalidation;
 use latchkey_core::error::CoreResult;
 use latchkey_core::model::*;
 use latchkey_core::ports::{ChallengeRecord, MfaRecord, MfaStore, TotpRecord, Written};
@@ -142,6 +143,7 @@ impl MfaStore for Store {
         let ended = self
             .end_user_sessions_tx(&mut tx, user, keep, "second factor added")
             .await?;
+        tx.emit(&[Invalidation::User(user)]).await?;
         record_audit(&mut tx, audit, now).await?;
         tx.done(Some(ended)).await
     }
@@ -224,6 +226,7 @@ impl MfaStore for Store {
         }
         self.end_user_sessions_tx(&mut tx, user, keep, reason)
             .await?;
+        tx.emit(&[Invalidation::User(user)]).await?;
         record_audit(&mut tx, audit, now).await?;
         tx.done(true).await
     }

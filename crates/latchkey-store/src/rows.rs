@@ -14,7 +14,9 @@ macro_rules! user_select {
             "SELECT u.id, u.uuid, u.username, u.email, u.first_name, \
              u.middle_name, u.last_name, u.name_extension, u.display_name, u.contact_number, \
              u.address, u.organization_id, o.uuid AS org_uuid, o.name AS org_name, u.is_active, \
-             u.created_at, u.updated_at, dr.name AS default_role",
+             u.created_at, u.updated_at, dr.name AS default_role, \
+             EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id \
+             AND t.confirmed_at IS NOT NULL) AS mfa_enabled",
             $(", ", $extra,)*
             " FROM users u \
              LEFT JOIN organizations o ON o.id = u.organization_id \
@@ -56,6 +58,7 @@ pub fn user_from_row(r: &AnyRow) -> CoreResult<User> {
         updated_at: Timestamp(r.try_get("updated_at").map_err(db_err)?),
         roles: Vec::new(),
         default_role: r.try_get("default_role").map_err(db_err)?,
+        mfa_enabled: get_bool(r, "mfa_enabled")?,
     })
 }
 

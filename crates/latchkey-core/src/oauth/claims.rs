@@ -104,6 +104,7 @@ mod tests {
             updated_at: Timestamp(5000),
             roles: vec!["admin".into()],
             default_role: None,
+            mfa_enabled: false,
         }
     }
 

@@ -326,6 +326,7 @@ impl Latchkey {
             .await?;
         Ok(LoginOutcome {
             tokens,
+            enrollment_required: self.must_enroll(&user),
             user,
             recovery_codes_remaining: None,
         })

@@ -216,6 +216,16 @@ impl Latchkey {
                 })
             }
         };
+        // The role requires a second factor the user has not set up: no application gets
+        // them until they do.
+        if self.must_enroll(&browser.user) {
+            return Ok(AuthorizeStep::refused(
+                AuthorizeError::Page(
+                    "your role requires two-step verification: set it up on your account page, then sign in again",
+                ),
+                &issuer,
+            ));
+        }
         if !client.first_party {
             let granted = self
                 .store

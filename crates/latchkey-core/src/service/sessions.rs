@@ -30,6 +30,9 @@ pub struct LoginOutcome {
     pub user: User,
     /// After a login with a recovery code: how many are left.
     pub recovery_codes_remaining: Option<u32>,
+    /// The user's role requires a second factor they have not enrolled: the session is
+    /// good only for enrolling one.
+    pub enrollment_required: bool,
 }
 
 /// What a login that needs no second factor gives, or the second step it waits for.
@@ -51,6 +54,15 @@ impl Latchkey {
     /// Resolves a bearer token to a principal. The common case costs no database round trip:
     /// the signature check is local, ended sessions and user state come from the cache.
     pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<Principal> {
+        match self.authenticate_any(token).await? {
+            (_, true) => Err(CoreError::Unauthenticated(AuthFailure::MfaEnrollment)),
+            (p, false) => Ok(p),
+        }
+    }
+
+    /// As [`Self::authenticate`], and also for a user whose role requires a second factor
+    /// they have not enrolled (`true`): such a session is good only for enrolling one.
+    pub async fn authenticate_any(&self, token: Option<&str>) -> CoreResult<(Principal, bool)> {
         let token = token.filter(|t| !t.is_empty());
         let token = token.ok_or(CoreError::Unauthenticated(AuthFailure::Missing))?;
         let v = self
@@ -72,12 +84,21 @@ impl Latchkey {
         if v.client_id.is_some() {
             return Err(CoreError::Unauthenticated(AuthFailure::Malformed));
         }
-        Ok(Principal {
-            user_id: v.user_id,
-            session_id: v.session_id,
-            username: user.username.clone(),
-            roles: user.roles.clone(),
-        })
+        let enroll_only = self.must_enroll(&user);
+        Ok((
+            Principal {
+                user_id: v.user_id,
+                session_id: v.session_id,
+                username: user.username.clone(),
+                roles: user.roles.clone(),
+            },
+            enroll_only,
+        ))
+    }
+
+    /// The user's role requires a second factor (`--mfa-required-role`) they do not have.
+    pub(crate) fn must_enroll(&self, user: &User) -> bool {
+        !user.mfa_enabled && self.cfg.mfa_required_roles.iter().any(|r| user.has_role(r))
     }
 
     /// A one-step login (the dialects): username-or-email and password. A user with a
@@ -141,6 +162,12 @@ impl Latchkey {
     /// A dialect's login once the password is right.
     async fn password_only(&self, c: FirstFactor, client: &ClientInfo) -> CoreResult<LoginOutcome> {
         if !c.record.mfa {
+            // A role that requires a factor the user lacks: they enroll it elsewhere first.
+            if self.must_enroll(&c.user) {
+                metrics::counter!("latchkey_logins_total", "outcome" => "mfa_required")
+                    .increment(1);
+                return Err(CoreError::MfaRequired);
+            }
             return self.opened(&c.user, client, mfa::AMR_PASSWORD, None).await;
         }
         if !self.cfg.dialect_mfa_allow {
@@ -178,6 +205,7 @@ impl Latchkey {
             tokens,
             user: user.clone(),
             recovery_codes_remaining: None,
+            enrollment_required: self.must_enroll(user),
         })
     }
 

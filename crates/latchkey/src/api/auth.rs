@@ -40,6 +40,7 @@ pub(super) fn token_response(t: IssuedTokens, user: Option<UserDto>) -> TokenRes
         session_expires_at: t.session_expires_at.to_rfc3339(),
         user,
         recovery_codes_remaining: None,
+        mfa_enrollment_required: false,
     }
 }
 
@@ -74,7 +75,9 @@ async fn login(
         .await?;
     Ok(Json(match step {
         LoginStep::Done(out) => {
-            LoginResponse::Tokens(Box::new(token_response(out.tokens, Some(out.user.into()))))
+            let mut t = token_response(out.tokens, Some(out.user.into()));
+            t.mfa_enrollment_required = out.enrollment_required;
+            LoginResponse::Tokens(Box::new(t))
         }
         LoginStep::SecondFactor(c) => LoginResponse::SecondFactor(c.into()),
     }))

@@ -55,6 +55,8 @@ pub struct UserDto {
     pub address: Option<String>,
     pub organization: Option<OrgRefDto>,
     pub is_active: bool,
+    /// Has a confirmed second factor (details: `/v1/users/{id}/mfa`).
+    pub mfa_enabled: bool,
     /// Names of the user's active roles, sorted.
     pub roles: Vec<String>,
     /// RFC 3339, UTC.
@@ -78,6 +80,7 @@ impl From<User> for UserDto {
             address: u.profile.address,
             organization: u.organization.as_ref().map(OrgRefDto::from),
             is_active: u.is_active,
+            mfa_enabled: u.mfa_enabled,
             roles: u.roles,
             created_at: ts(u.created_at),
             updated_at: ts(u.updated_at),
@@ -282,6 +285,11 @@ pub struct TokenResponse {
     /// After a login with a recovery code: how many are left.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_codes_remaining: Option<u32>,
+    /// Present (true) when the user's role requires a second factor they have not
+    /// enrolled: the session reaches only `GET /v1/me`, `/v1/me/mfa*` and logout until one
+    /// is confirmed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_enrollment_required: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -18,6 +18,7 @@ mod users;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -92,8 +93,27 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers);
-        Ok(Auth(st.svc.authenticate(token).await?))
+        let (p, enroll_only) = st.svc.authenticate_any(token).await?;
+        if enroll_only && !enrollment_route(parts) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                problem::kind::MFA_ENROLLMENT_REQUIRED,
+                "Second factor enrollment required",
+                "your role requires a second factor: enroll one at /v1/me/mfa/totp first",
+            ));
+        }
+        Ok(Auth(p))
     }
+}
+
+/// What a session limited to enrolling a second factor may reach: its own account and
+/// factors, and logging out.
+fn enrollment_route(parts: &Parts) -> bool {
+    let path = parts.uri.path();
+    (path == "/v1/me" && parts.method == axum::http::Method::GET)
+        || path == "/v1/me/mfa"
+        || path.starts_with("/v1/me/mfa/")
+        || path == "/v1/auth/logout"
 }
 
 /// Where the request came from.

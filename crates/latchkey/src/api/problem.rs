@@ -35,6 +35,7 @@ pub mod kind {
     pub const INVALID_MFA_TOKEN: &str = "urn:latchkey:problem:invalid-mfa-token";
     pub const INVALID_MFA_CODE: &str = "urn:latchkey:problem:invalid-mfa-code";
     pub const RECENT_AUTH_REQUIRED: &str = "urn:latchkey:problem:recent-authentication-required";
+    pub const MFA_ENROLLMENT_REQUIRED: &str = "urn:latchkey:problem:mfa-enrollment-required";
     pub const MFA_STATE: &str = "urn:latchkey:problem:mfa-state";
     pub const ROUTE_NOT_FOUND: &str = "urn:latchkey:problem:route-not-found";
     pub const METHOD_NOT_ALLOWED: &str = "urn:latchkey:problem:method-not-allowed";

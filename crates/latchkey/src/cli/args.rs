@@ -431,6 +431,16 @@ pub struct CoreArgs {
         value_name = "POLICY"
     )]
     pub dialect_mfa: DialectMfa,
+    /// A role whose holders must have a second factor (repeatable, or comma-separated in
+    /// the environment): without one, a login opens a session good only for enrolling one,
+    /// and dialect logins are refused.
+    #[arg(
+        long = "mfa-required-role",
+        env = "LATCHKEY_MFA_REQUIRED_ROLES",
+        value_delimiter = ',',
+        value_name = "ROLE"
+    )]
+    pub mfa_required_roles: Vec<String>,
 }
 
 /// What a dialect does with a user who has a second factor.

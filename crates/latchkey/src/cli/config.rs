@@ -55,6 +55,7 @@ impl CoreArgs {
             password_blocklist: !self.no_password_blocklist,
             key_encryption_key: key_encryption_key()?,
             dialect_mfa_allow: self.dialect_mfa == DialectMfa::Allow,
+            mfa_required_roles: self.mfa_required_roles.clone(),
             ..CoreConfig::default()
         })
     }

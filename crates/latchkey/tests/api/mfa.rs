@@ -713,3 +713,71 @@ dual!(the_cli_resets_a_users_factors, |app| {
         "{err}"
     );
 });
+
+async fn a_role_can_require_a_second_factor(backend: Backend) {
+    let cfg = latchkey::core::CoreConfig {
+        mfa_required_roles: vec!["auditor".into()],
+        ..test_config()
+    };
+    let Some(app) = TestApp::spawn_with(backend, cfg).await else {
+        return;
+    };
+    let uid = app.create_user("kim", &["auditor"]).await;
+    app.create_user("lee", &[]).await;
+    // Someone without the role is not concerned.
+    let lee = app.login_ok("lee", "password-123").await;
+    assert!(lee.get("mfa_enrollment_required").is_none(), "{lee}");
+    let kim = app.login_ok("kim", "password-123").await;
+    assert_eq!(kim["mfa_enrollment_required"], true, "{kim}");
+    let t = kim["access_token"].as_str().unwrap().to_owned();
+    // Enrollment routes only.
+    assert_eq!(app.get("/v1/me", &t).await.status, 200);
+    assert_eq!(app.get("/v1/me/mfa", &t).await.status, 200);
+    app.get("/v1/me/sessions", &t)
+        .await
+        .assert_problem(403, "mfa-enrollment-required");
+    app.call(
+        "PATCH",
+        "/v1/me",
+        Some(&t),
+        Some(json!({"first_name": "K"})),
+    )
+    .await
+    .assert_problem(403, "mfa-enrollment-required");
+    app.get("/v1/users", &t)
+        .await
+        .assert_problem(403, "mfa-enrollment-required");
+    // No dialect takes the token, and no dialect login opens a session for them.
+    let r = app.get(&TestApp::at("auth-admin", "/auth/users"), &t).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    for (path, body, field) in dialect_logins("kim") {
+        let r = app.call("POST", &path, None, Some(body)).await;
+        assert_eq!(r.status, 401, "{path}: {}", r.text);
+        assert!(
+            r.body[field].as_str().unwrap().contains("second factor"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get(&format!("/v1/users/{uid}"), &app.admin).await.body["mfa_enabled"],
+        false
+    );
+    // Once the factor is confirmed, the same session goes everywhere, and logins ask for it.
+    enroll(&app, &t).await;
+    assert_eq!(app.get("/v1/me/sessions", &t).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/v1/users/{uid}"), &app.admin).await.body["mfa_enabled"],
+        true
+    );
+    mfa_token(&app, "kim").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_can_require_a_second_factor_on_sqlite() {
+    a_role_can_require_a_second_factor(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_can_require_a_second_factor_on_postgres() {
+    a_role_can_require_a_second_factor(Backend::Postgres).await;
+}
