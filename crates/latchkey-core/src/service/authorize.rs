@@ -26,6 +26,18 @@ pub struct BrowserSession {
     pub user: Arc<User>,
 }
 
+impl BrowserSession {
+    /// The signed-in user as a caller of the core, on the browser's session.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user_id: self.user.id,
+            session_id: self.session.id.clone(),
+            username: self.user.username.clone(),
+            roles: self.user.roles.clone(),
+        }
+    }
+}
+
 /// What just happened in this browser, which `prompt` and `max_age` count as satisfied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fresh {

@@ -32,9 +32,10 @@ pub(super) async fn get_login(
     };
     if let (true, Some(b)) = (q.is_empty(), &b) {
         let action = url(&st, &st.pages.logout);
+        let account = url(&st, &st.pages.account);
         return page(
             StatusCode::OK,
-            views::signed_in(&b.user.username, &action, &csrf),
+            views::signed_in(&b.user.username, &action, &account, &csrf),
             None,
             &cookies,
         );
@@ -253,6 +254,12 @@ pub(super) async fn post_login(
             cookies.push(set_cookie(&st, cookie_names(&st).session, Some(&value)));
             if request.is_empty() {
                 return see_other(&url(&st, &st.pages.login), &cookies);
+            }
+            if query_params(&request)
+                .iter()
+                .any(|(k, v)| k == "return" && v == "account")
+            {
+                return see_other(&url(&st, &st.pages.account), &cookies);
             }
             let q = after_sign_in(&request);
             let fresh = Fresh {

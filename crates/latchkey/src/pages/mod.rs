@@ -1,4 +1,5 @@
 //! The hosted pages: sign-in (`/login`), consent (`/consent`), sign-out (`/logout`), the
+//! account's two-step verification (`/account`), the
 //! authorization endpoint that leads to them (`/oauth/authorize`), and the error page.
 //!
 //! Server-rendered HTML (maud templates compiled into the binary, escaped by construction),
@@ -8,6 +9,7 @@
 //! too. Cookies are `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the `__Host-` prefix
 //! when the public URL is https. The rules are the core's: these handlers only render.
 
+mod account;
 mod authorize;
 mod consent;
 mod login;
@@ -37,6 +39,8 @@ pub const PATHS: &[(&str, &str)] = &[
     ("POST", "/oauth/consent"),
     ("GET", "/oauth/logout"),
     ("POST", "/oauth/logout"),
+    ("GET", "/oauth/account"),
+    ("POST", "/oauth/account"),
     ("GET", "/assets/latchkey.css"),
 ];
 
@@ -49,7 +53,11 @@ pub struct PagePaths {
     pub login: String,
     pub consent: String,
     pub logout: String,
+    pub account: String,
 }
+
+/// The sign-in page's request that means "back to the account page afterwards".
+const RETURN_TO_ACCOUNT: &str = "return=account";
 
 impl PagePaths {
     pub fn for_mounts(mounts: &crate::dialects::Mounts) -> Self {
@@ -65,6 +73,7 @@ impl PagePaths {
             login: pick("login"),
             consent: pick("consent"),
             logout: pick("logout"),
+            account: pick("account"),
         }
     }
 }
@@ -83,6 +92,10 @@ pub fn router(paths: &PagePaths) -> Router<AppState> {
         .route(
             &paths.logout,
             get(logout::get_logout).post(logout::post_logout),
+        )
+        .route(
+            &paths.account,
+            get(account::get_account).post(account::post_account),
         )
         .route("/assets/latchkey.css", get(stylesheet))
 }

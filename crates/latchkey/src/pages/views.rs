@@ -112,13 +112,119 @@ pub fn second_factor(f: &CodeForm<'_>) -> Markup {
     )
 }
 
+/// Where the account's two-step verification stands, and what the page shows for it.
+pub enum Security<'a> {
+    Off,
+    On {
+        since: String,
+        recovery_codes_remaining: u32,
+    },
+    /// Set-up begun: the QR code, the secret, a field for the first code.
+    Enrolling {
+        secret: &'a str,
+        qr_svg: &'a str,
+        error: Option<&'a str>,
+    },
+    /// Recovery codes, shown this once.
+    Codes {
+        codes: &'a [String],
+    },
+    /// A change needs a fresh sign-in.
+    Reauthenticate,
+}
+
+pub struct AccountView<'a> {
+    pub action: &'a str,
+    pub logout: &'a str,
+    pub reauth: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub state: Security<'a>,
+    pub notice: Option<&'a str>,
+}
+
+/// A button posting `step` to the account page.
+fn account_step(v: &AccountView<'_>, step: &str, label: &str, secondary: bool) -> Markup {
+    html! {
+        form method="post" action=(v.action) {
+            input type="hidden" name="csrf" value=(v.csrf);
+            input type="hidden" name="step" value=(step);
+            button type="submit" class=[secondary.then_some("secondary")] { (label) }
+        }
+    }
+}
+
+/// The account page: two-step verification.
+pub fn account(v: &AccountView<'_>) -> Markup {
+    layout(
+        "Two-step verification",
+        html! {
+            h1 { "Two-step verification" }
+            p class="lead" { "Signed in as " strong { (v.username) } "." }
+            @if let Some(n) = v.notice {
+                p class="notice" role="status" { (n) }
+            }
+            @match &v.state {
+                Security::Off => {
+                    p { "Two-step verification is " strong { "off" } ". With it on, signing in asks for a code from an authenticator app on your phone as well as your password." }
+                    (account_step(v, "begin", "Set up an authenticator app", false))
+                }
+                Security::On { since, recovery_codes_remaining } => {
+                    p { "Two-step verification is " strong { "on" } " (authenticator app, since " time datetime=(since) { (since.get(..10).unwrap_or(since)) } ")." }
+                    p id="recovery-left" { (recovery_codes_remaining) " recovery codes left." }
+                    (account_step(v, "regenerate", "Get new recovery codes", true))
+                    (account_step(v, "remove", "Turn off two-step verification", true))
+                }
+                Security::Enrolling { secret, qr_svg, error } => {
+                    ol class="steps" {
+                        li { "Scan this code with an authenticator app (or type the key below)." }
+                        li { "Enter the 6-digit code the app shows." }
+                    }
+                    div class="qr" { (maud::PreEscaped(*qr_svg)) }
+                    p class="hint" { "Key: " code id="secret" { (secret) } }
+                    form method="post" action=(v.action) {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        input type="hidden" name="step" value="confirm";
+                        input type="hidden" name="secret" value=(secret);
+                        @if let Some(e) = error {
+                            p id="form-error" class="error" role="alert" { (e) }
+                        }
+                        label for="code" { "Authentication code" }
+                        input id="code" name="code" type="text" inputmode="numeric"
+                            autocomplete="one-time-code" maxlength="6" required autofocus
+                            aria-describedby=[error.map(|_| "form-error")]
+                            aria-invalid=[error.map(|_| "true")];
+                        button type="submit" { "Turn on" }
+                    }
+                }
+                Security::Codes { codes } => {
+                    p { "Save these recovery codes somewhere safe. Each works once, in place of a code from the app, if you lose your phone. They are shown only now." }
+                    ul id="recovery-codes" class="codes" {
+                        @for c in codes.iter() { li { code { (c) } } }
+                    }
+                    a href=(v.action) { "Done" }
+                }
+                Security::Reauthenticate => {
+                    p id="form-error" class="error" role="alert" { "For your security, sign in again before changing two-step verification." }
+                    a href=(v.reauth) { "Sign in again" }
+                }
+            }
+            form method="post" action=(v.logout) {
+                input type="hidden" name="csrf" value=(v.csrf);
+                button type="submit" class="secondary" { "Sign out" }
+            }
+        },
+    )
+}
+
 /// The page of a browser that is signed in and has nowhere to go.
-pub fn signed_in(username: &str, logout_action: &str, csrf: &str) -> Markup {
+pub fn signed_in(username: &str, logout_action: &str, account: &str, csrf: &str) -> Markup {
     layout(
         "Signed in",
         html! {
             h1 { "You are signed in" }
             p { "Signed in as " strong { (username) } "." }
+            p { a href=(account) { "Two-step verification" } }
             form method="post" action=(logout_action) {
                 input type="hidden" name="csrf" value=(csrf);
                 button type="submit" { "Sign out" }

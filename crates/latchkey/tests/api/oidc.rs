@@ -119,7 +119,7 @@ pub fn hidden(html: &str, name: &str) -> String {
 }
 
 /// A form's action.
-fn action(html: &str) -> String {
+pub fn action(html: &str) -> String {
     let at = html.find("action=\"").unwrap() + 8;
     let end = html[at..].find('"').unwrap();
     unescape(&html[at..at + end])
@@ -163,7 +163,7 @@ pub async fn register(app: &TestApp, extra: Value) -> Rp {
     }
 }
 
-fn authorize_url(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> String {
+pub fn authorize_url(app: &TestApp, rp: &Rp, extra: &[(&str, &str)]) -> String {
     let mut p: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
         ("client_id", &rp.id),

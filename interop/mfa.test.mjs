@@ -1,0 +1,179 @@
+// Two-step verification in a real browser (Debian's Chromium, driven by playwright-core): a
+// user sets up an authenticator app on the account page (the QR code and the key, then the
+// app's code; the recovery codes are shown once), signs out, and signs in to an application
+// again: the password, then the "Authentication code" step, then back at the application.
+// The codes come from an RFC 6238 implementation written here on node:crypto, not from the
+// server. Screenshots land in target/browser/. Loopback only.
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import { mkdirSync } from 'node:fs'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { chromium } from 'playwright-core'
+import { freePort, startLatchkey } from './server.mjs'
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
+const SHOTS = new URL('../target/browser/', import.meta.url).pathname
+let lk, browser, rp, rpOrigin, client
+
+function base32(s) {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  let bits = 0
+  let acc = 0
+  const out = []
+  for (const ch of s.replace(/=+$/, '')) {
+    acc = (acc << 5) | abc.indexOf(ch)
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out.push((acc >> bits) & 0xff)
+    }
+  }
+  return Buffer.from(out)
+}
+
+// RFC 6238 with HMAC-SHA-1, 6 digits, 30-second steps.
+function totp(secret, step) {
+  const msg = Buffer.alloc(8)
+  msg.writeBigUInt64BE(BigInt(step))
+  const mac = createHmac('sha1', base32(secret)).update(msg).digest()
+  const off = mac[mac.length - 1] & 0x0f
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1000000
+  return String(n).padStart(6, '0')
+}
+
+const step = () => Math.floor(Date.now() / 1000 / 30)
+
+function serve(port) {
+  const s = createServer((req, res) => {
+    const u = new URL(req.url, rpOrigin)
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end(`<!doctype html><meta charset="utf-8"><title>${u.pathname}</title><h1 id="where">${u.pathname}</h1><pre id="q">${JSON.stringify(Object.fromEntries(u.searchParams))}</pre>`)
+  })
+  return new Promise((resolve) => s.listen(port, '127.0.0.1', () => resolve(s)))
+}
+
+before(async () => {
+  const port = await freePort()
+  rpOrigin = `http://127.0.0.1:${port}`
+  rp = await serve(port)
+  lk = await startLatchkey()
+  let r = await lk.json('POST', '/v1/users', { username: 'grace', email: 'grace@example.com', password: 'grace-password-1' }, lk.admin)
+  assert.equal(r.status, 201, JSON.stringify(r.body))
+  r = await lk.json('POST', '/v1/clients', { name: 'Team Wiki', first_party: true, redirect_uris: [`${rpOrigin}/cb`] }, lk.admin)
+  assert.equal(r.status, 201, JSON.stringify(r.body))
+  client = r.body
+  mkdirSync(SHOTS, { recursive: true })
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  rp?.close()
+  lk?.stop()
+})
+
+function watch(tab) {
+  const problems = []
+  tab.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
+  tab.on('pageerror', (e) => problems.push(String(e)))
+  return problems
+}
+
+test('set up an authenticator app on the account page, then sign in with its code', async () => {
+  // Codes of one 30-second step at most a few seconds old, so the next step's is not yet due.
+  const into = (Date.now() / 1000) % 30
+  if (into > 15) await new Promise((r) => setTimeout(r, (31 - into) * 1000))
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 900 } })
+  const tab = await ctx.newPage()
+  const problems = watch(tab)
+  await tab.goto(`${lk.base}/account`)
+  assert.match(tab.url(), /\/login\?return=account/)
+  await tab.getByLabel('Username or email').fill('grace')
+  await tab.getByLabel('Password').fill('grace-password-1')
+  await tab.getByRole('button', { name: 'Sign in' }).click()
+  await tab.waitForURL(`${lk.base}/account`)
+  assert.equal(await tab.title(), 'Two-step verification · Latchkey')
+  await tab.screenshot({ path: SHOTS + 'mfa-account-off.png', fullPage: true })
+
+  await tab.getByRole('button', { name: 'Set up an authenticator app' }).click()
+  await tab.waitForLoadState()
+  const qr = tab.locator('.qr svg')
+  assert.ok(await qr.isVisible(), 'the QR code is drawn')
+  const box = await qr.boundingBox()
+  assert.ok(box.width >= 150 && box.height >= 150, `QR code ${box.width}x${box.height}`)
+  const secret = (await tab.textContent('#secret')).trim()
+  assert.match(secret, /^[A-Z2-7]{32}$/)
+  await tab.screenshot({ path: SHOTS + 'mfa-account-setup.png', fullPage: true })
+  const now = step()
+  await tab.getByLabel('Authentication code').fill(totp(secret, now + 3))
+  await tab.getByRole('button', { name: 'Turn on' }).click()
+  await tab.waitForLoadState()
+  assert.equal(await tab.getByRole('alert').textContent(), 'That code is not right. Enter the code the app shows now.')
+  await tab.getByLabel('Authentication code').fill(totp(secret, now))
+  await tab.getByRole('button', { name: 'Turn on' }).click()
+  await tab.waitForLoadState()
+  const codes = await tab.locator('#recovery-codes li').allTextContents()
+  assert.equal(codes.length, 10)
+  await tab.screenshot({ path: SHOTS + 'mfa-recovery-codes.png', fullPage: true })
+  await tab.getByRole('link', { name: 'Done' }).click()
+  await tab.waitForLoadState()
+  assert.ok(await tab.getByText('10 recovery codes left.').isVisible())
+  await tab.getByRole('button', { name: 'Sign out' }).click()
+  await tab.waitForLoadState()
+
+  // An application asks for a sign-in: the password, then the code.
+  const verifier = randomBytes(32).toString('base64url')
+  const challenge = createHash('sha256').update(verifier).digest('base64url')
+  const q = new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: `${rpOrigin}/cb`, scope: 'openid', state: 'st-7', nonce: 'n-7', code_challenge: challenge, code_challenge_method: 'S256' })
+  await tab.goto(`${lk.base}/oauth/authorize?${q}`)
+  await tab.getByLabel('Username or email').fill('grace')
+  await tab.getByLabel('Password').fill('grace-password-1')
+  await tab.getByRole('button', { name: 'Sign in' }).click()
+  await tab.waitForLoadState()
+  assert.equal(await tab.title(), 'Two-step verification · Latchkey')
+  assert.equal(await tab.evaluate(() => document.activeElement.id), 'code', 'focus on the code')
+  await tab.screenshot({ path: SHOTS + 'mfa-sign-in-code.png', fullPage: true })
+  await tab.getByLabel('Authentication code').fill(totp(secret, now))
+  await tab.getByRole('button', { name: 'Verify' }).click()
+  await tab.waitForLoadState()
+  assert.equal(await tab.getByRole('alert').textContent(), 'That code is not right. 4 attempts left.')
+  await tab.getByLabel('Authentication code').fill(totp(secret, now + 1))
+  await tab.getByRole('button', { name: 'Verify' }).click()
+  await tab.waitForURL(`${rpOrigin}/cb?**`)
+  const back = JSON.parse(await tab.textContent('#q'))
+  assert.equal(back.state, 'st-7')
+  const t = await fetch(`${lk.base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64') },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: back.code, redirect_uri: `${rpOrigin}/cb`, code_verifier: verifier }),
+  })
+  assert.equal(t.status, 200)
+  const id = JSON.parse(Buffer.from((await t.json()).id_token.split('.')[1], 'base64url'))
+  assert.deepEqual(id.amr, ['pwd', 'otp'])
+  assert.equal(id.acr, 'urn:latchkey:acr:mfa')
+  assert.deepEqual(problems, [], 'no policy violation or script error')
+  await ctx.close()
+})
+
+test('the code step on a phone', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 760 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 })
+  const tab = await ctx.newPage()
+  const problems = watch(tab)
+  await tab.goto(`${lk.base}/login`)
+  await tab.getByLabel('Username or email').fill('grace')
+  await tab.getByLabel('Password').fill('grace-password-1')
+  await tab.getByRole('button', { name: 'Sign in' }).click()
+  await tab.waitForLoadState()
+  assert.ok(await tab.getByLabel('Authentication code').isVisible())
+  assert.ok(await tab.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth))
+  await tab.screenshot({ path: SHOTS + 'mfa-sign-in-code-phone.png', fullPage: true })
+  assert.deepEqual(problems, [])
+  await ctx.close()
+})
