@@ -22,11 +22,15 @@ export function freePort() {
   })
 }
 
-export async function startLatchkey(extraArgs = []) {
+// `host`: the public URL's host (`localhost` where WebAuthn needs a domain name); the
+// server still listens on 127.0.0.1, and `base` (for Node's own requests) stays that address.
+export async function startLatchkey(extraArgs = [], { host } = {}) {
   const work = mkdtempSync(join(tmpdir(), 'latchkey-interop-'))
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', join(work, 'interop.db'), ...extraArgs], {
+  const publicUrl = host ? `http://${host}:${port}` : base
+  const args = host ? ['--public-url', publicUrl, ...extraArgs] : extraArgs
+  const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--database', join(work, 'interop.db'), ...args], {
     env: {
       ...process.env,
       LATCHKEY_ADMIN_PASSWORD: ADMIN_PASSWORD,
@@ -63,6 +67,7 @@ export async function startLatchkey(extraArgs = []) {
   if (login.status !== 200) throw new Error(`admin login: ${login.status}`)
   return {
     base,
+    publicUrl,
     json,
     admin: login.body.access_token,
     stop() {

@@ -34,6 +34,9 @@ pub struct CoreConfig {
     /// Roles whose holders must have a second factor: without one, a login opens a session
     /// good only for enrolling one.
     pub mfa_required_roles: Vec<String>,
+    /// The public URL, whose host is the WebAuthn relying party; `None` (or an IP address):
+    /// no passkeys.
+    pub webauthn_origin: Option<String>,
 }
 
 impl Default for CoreConfig {
@@ -54,6 +57,7 @@ impl Default for CoreConfig {
             key_encryption_key: None,
             dialect_mfa_allow: false,
             mfa_required_roles: Vec::new(),
+            webauthn_origin: None,
         }
     }
 }

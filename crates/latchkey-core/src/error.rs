@@ -15,6 +15,7 @@ pub enum Entity {
     Organization,
     Session,
     Client,
+    Passkey,
 }
 
 impl Entity {
@@ -26,6 +27,7 @@ impl Entity {
             Entity::Organization => "organization",
             Entity::Session => "session",
             Entity::Client => "client",
+            Entity::Passkey => "passkey",
         }
     }
 }

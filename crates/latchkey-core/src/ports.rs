@@ -350,12 +350,36 @@ pub struct TotpRecord {
     pub last_step: Option<u64>,
 }
 
+/// A registered passkey as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    pub id: String,
+    pub name: String,
+    /// base64url, unique across users.
+    pub credential_id: String,
+    /// webauthn-rs's credential record (public key, counter, flags) as JSON.
+    pub passkey: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
 /// A user's second factors as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MfaRecord {
     pub totp: Option<TotpRecord>,
+    /// Oldest first.
+    pub passkeys: Vec<PasskeyRecord>,
     /// The digests of the unused recovery codes.
     pub recovery_codes: Vec<String>,
+}
+
+/// Which second factor a removal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor<'a> {
+    Totp,
+    Passkey(&'a str),
+    /// Every factor (an admin's reset).
+    All,
 }
 
 /// A login awaiting its second factor.
@@ -365,6 +389,8 @@ pub struct ChallengeRecord {
     pub expires_at: Timestamp,
     pub failures: u32,
     pub used_at: Option<Timestamp>,
+    /// The passkey assertion asked for, as webauthn-rs's state (JSON).
+    pub webauthn_state: Option<String>,
 }
 
 /// Second factors and the pending second step of logins.
@@ -407,15 +433,60 @@ pub trait MfaStore: Send + Sync {
         digests: &[String],
         audit: (&AuditEvent, &ClientInfo),
     ) -> CoreResult<()>;
-    /// Removes every factor and recovery code of the user and ends their sessions but
-    /// `keep`, recording `audit`, at once. `false`: there was nothing to remove.
+    /// Removes `factor` and ends the user's sessions but `keep`, recording `audit`, at once;
+    /// when no factor is left, the recovery codes and pending logins go too. `false`: there
+    /// was nothing to remove.
     async fn remove_mfa(
         &self,
         user: UserId,
+        factor: Factor<'_>,
         keep: Option<&SessionId>,
         reason: &str,
         audit: (&AuditEvent, &ClientInfo),
     ) -> CoreResult<Written<bool>>;
+    /// Keeps a passkey registration's state (replacing the user's previous one).
+    async fn put_passkey_registration(
+        &self,
+        user: UserId,
+        name: &str,
+        state: &str,
+        expires_at: Timestamp,
+    ) -> CoreResult<()>;
+    /// Takes (and forgets) the user's registration under way, if it has not expired: its
+    /// name and state.
+    async fn take_passkey_registration(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> CoreResult<Option<(String, String)>>;
+    /// Stores a new passkey; with `recovery`, the recovery codes become those; ends the
+    /// user's sessions but `keep`; records `audit`. One transaction. `None` when the
+    /// credential is registered already (to anyone).
+    async fn add_passkey(
+        &self,
+        user: UserId,
+        passkey: &PasskeyRecord,
+        recovery: Option<&[String]>,
+        keep: Option<&SessionId>,
+        audit: (&AuditEvent, &ClientInfo),
+    ) -> CoreResult<Written<Option<Vec<SessionId>>>>;
+    /// `false` if the user has no such passkey.
+    async fn rename_passkey(&self, user: UserId, id: &str, name: &str) -> CoreResult<bool>;
+    /// Records a use, with the credential's new state when it changed (its counter).
+    async fn passkey_used(
+        &self,
+        user: UserId,
+        id: &str,
+        passkey: Option<&str>,
+        now: Timestamp,
+    ) -> CoreResult<()>;
+    /// Attaches the passkey assertion a live challenge waits for; `false` if it is not live.
+    async fn set_challenge_webauthn(
+        &self,
+        digest: &str,
+        state: &str,
+        now: Timestamp,
+    ) -> CoreResult<bool>;
     async fn insert_challenge(
         &self,
         digest: &str,

@@ -8,7 +8,9 @@ use latchkey_core::audit::AuditEvent;
 use latchkey_core::cache::Invalidation;
 use latchkey_core::error::CoreResult;
 use latchkey_core::model::*;
-use latchkey_core::ports::{ChallengeRecord, MfaRecord, MfaStore, TotpRecord, Written};
+use latchkey_core::ports::{
+    ChallengeRecord, Factor, MfaRecord, MfaStore, PasskeyRecord, TotpRecord, Written,
+};
 
 use crate::audit::audit_insert;
 use crate::{db_err, Store, Tx};
@@ -85,8 +87,33 @@ impl MfaStore for Store {
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT id, name, credential_id, passkey, created_at, last_used_at FROM mfa_passkeys \
+             WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let passkeys = rows
+            .iter()
+            .map(|r| -> CoreResult<PasskeyRecord> {
+                Ok(PasskeyRecord {
+                    id: r.try_get("id").map_err(db_err)?,
+                    name: r.try_get("name").map_err(db_err)?,
+                    credential_id: r.try_get("credential_id").map_err(db_err)?,
+                    passkey: r.try_get("passkey").map_err(db_err)?,
+                    created_at: Timestamp(r.try_get("created_at").map_err(db_err)?),
+                    last_used_at: r
+                        .try_get::<Option<i64>, _>("last_used_at")
+                        .map_err(db_err)?
+                        .map(Timestamp),
+                })
+            })
+            .collect::<CoreResult<Vec<_>>>()?;
         Ok(MfaRecord {
             totp,
+            passkeys,
             recovery_codes,
         })
     }
@@ -198,37 +225,216 @@ impl MfaStore for Store {
     async fn remove_mfa(
         &self,
         user: UserId,
+        factor: Factor<'_>,
         keep: Option<&SessionId>,
         reason: &str,
         audit: (&AuditEvent, &ClientInfo),
     ) -> CoreResult<Written<bool>> {
         let now = Timestamp::now();
         let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        // A login waiting for a factor that is gone can never finish.
-        sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let mut n = 0;
+        if matches!(factor, Factor::Totp | Factor::All) {
+            n += sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        match factor {
+            Factor::Passkey(id) => {
+                n += sqlx::query("DELETE FROM mfa_passkeys WHERE user_id = $1 AND id = $2")
+                    .bind(user.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+            }
+            Factor::All => {
+                n += sqlx::query("DELETE FROM mfa_passkeys WHERE user_id = $1")
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+                sqlx::query("DELETE FROM mfa_passkey_registrations WHERE user_id = $1")
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            Factor::Totp => {}
+        }
         if n == 0 {
             return tx.done(false).await;
+        }
+        let left: bool = crate::rows::get_bool(
+            &sqlx::query(
+                "SELECT (EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+                 OR EXISTS (SELECT 1 FROM mfa_passkeys WHERE user_id = $1)) AS left_over",
+            )
+            .bind(user.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?,
+            "left_over",
+        )?;
+        if !left {
+            // Nothing left to recover, and a login waiting for a factor can never finish.
+            for stmt in [
+                "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+                "DELETE FROM mfa_challenges WHERE user_id = $1",
+            ] {
+                sqlx::query(stmt)
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
         }
         self.end_user_sessions_tx(&mut tx, user, keep, reason)
             .await?;
         tx.emit(&[Invalidation::User(user)]).await?;
         record_audit(&mut tx, audit, now).await?;
         tx.done(true).await
+    }
+
+    async fn put_passkey_registration(
+        &self,
+        user: UserId,
+        name: &str,
+        state: &str,
+        expires_at: Timestamp,
+    ) -> CoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mfa_passkey_registrations (user_id, name, state, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, \
+             state = excluded.state, expires_at = excluded.expires_at",
+        )
+        .bind(user.0)
+        .bind(name)
+        .bind(state)
+        .bind(expires_at.0)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    async fn take_passkey_registration(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> CoreResult<Option<(String, String)>> {
+        let row = sqlx::query(
+            "DELETE FROM mfa_passkey_registrations WHERE user_id = $1 RETURNING name, state, expires_at",
+        )
+        .bind(user.0)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let expires: i64 = r.try_get("expires_at").map_err(db_err)?;
+        if expires <= now.0 {
+            return Ok(None);
+        }
+        Ok(Some((
+            r.try_get("name").map_err(db_err)?,
+            r.try_get("state").map_err(db_err)?,
+        )))
+    }
+
+    async fn add_passkey(
+        &self,
+        user: UserId,
+        pk: &PasskeyRecord,
+        recovery: Option<&[String]>,
+        keep: Option<&SessionId>,
+        audit: (&AuditEvent, &ClientInfo),
+    ) -> CoreResult<Written<Option<Vec<SessionId>>>> {
+        let now = Timestamp::now();
+        let mut tx = self.begin().await?;
+        // Taken by anyone: nothing is written (WebAuthn §7.1 step 22).
+        let n = sqlx::query(
+            "INSERT INTO mfa_passkeys (id, user_id, name, credential_id, passkey, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
+        )
+        .bind(&pk.id)
+        .bind(user.0)
+        .bind(&pk.name)
+        .bind(&pk.credential_id)
+        .bind(&pk.passkey)
+        .bind(pk.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return tx.done(None).await;
+        }
+        if let Some(digests) = recovery {
+            write_recovery_codes(&mut tx, user, digests, now).await?;
+        }
+        let ended = self
+            .end_user_sessions_tx(&mut tx, user, keep, "second factor added")
+            .await?;
+        tx.emit(&[Invalidation::User(user)]).await?;
+        record_audit(&mut tx, audit, now).await?;
+        tx.done(Some(ended)).await
+    }
+
+    async fn rename_passkey(&self, user: UserId, id: &str, name: &str) -> CoreResult<bool> {
+        let n = sqlx::query("UPDATE mfa_passkeys SET name = $3 WHERE user_id = $1 AND id = $2")
+            .bind(user.0)
+            .bind(id)
+            .bind(name)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn passkey_used(
+        &self,
+        user: UserId,
+        id: &str,
+        passkey: Option<&str>,
+        now: Timestamp,
+    ) -> CoreResult<()> {
+        sqlx::query(
+            "UPDATE mfa_passkeys SET last_used_at = $3, passkey = COALESCE($4, passkey) \
+             WHERE user_id = $1 AND id = $2",
+        )
+        .bind(user.0)
+        .bind(id)
+        .bind(now.0)
+        .bind(passkey)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    async fn set_challenge_webauthn(
+        &self,
+        digest: &str,
+        state: &str,
+        now: Timestamp,
+    ) -> CoreResult<bool> {
+        let n = sqlx::query(
+            "UPDATE mfa_challenges SET webauthn_state = $2 \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(digest)
+        .bind(state)
+        .bind(now.0)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        Ok(n > 0)
     }
 
     async fn insert_challenge(
@@ -255,7 +461,7 @@ impl MfaStore for Store {
     async fn get_challenge(&self, digest: &str) -> CoreResult<Option<ChallengeRecord>> {
         // From the writer: a challenge is read right after it was written or failed.
         let row = sqlx::query(
-            "SELECT user_id, expires_at, failures, used_at FROM mfa_challenges \
+            "SELECT user_id, expires_at, failures, used_at, webauthn_state FROM mfa_challenges \
              WHERE token_hash = $1",
         )
         .bind(digest)
@@ -275,6 +481,7 @@ impl MfaStore for Store {
                     .try_get::<Option<i64>, _>("used_at")
                     .map_err(db_err)?
                     .map(Timestamp),
+                webauthn_state: r.try_get("webauthn_state").map_err(db_err)?,
             })
         })
         .transpose()

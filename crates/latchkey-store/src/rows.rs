@@ -15,8 +15,9 @@ macro_rules! user_select {
              u.middle_name, u.last_name, u.name_extension, u.display_name, u.contact_number, \
              u.address, u.organization_id, o.uuid AS org_uuid, o.name AS org_name, u.is_active, \
              u.created_at, u.updated_at, dr.name AS default_role, \
-             EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id \
-             AND t.confirmed_at IS NOT NULL) AS mfa_enabled",
+             (EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id \
+             AND t.confirmed_at IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM mfa_passkeys k WHERE k.user_id = u.id)) AS mfa_enabled",
             $(", ", $extra,)*
             " FROM users u \
              LEFT JOIN organizations o ON o.id = u.organization_id \

@@ -114,8 +114,9 @@ impl UserStore for Store {
     /// What a login needs: id, hash, active flag. `key` is folded.
     async fn login_record(&self, key: &str) -> CoreResult<Option<LoginRecord>> {
         let row = sqlx::query(
-            "SELECT u.id, u.password_hash, u.is_active, EXISTS (SELECT 1 FROM mfa_totp t \
-             WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS mfa FROM users u \
+            "SELECT u.id, u.password_hash, u.is_active, \
+             (EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM mfa_passkeys k WHERE k.user_id = u.id)) AS mfa FROM users u \
              WHERE u.username_key = $1 OR u.email_key = $1 ORDER BY u.id LIMIT 1",
         )
         .bind(key)

@@ -14,6 +14,7 @@ use crate::audit::{current_client, AuditEvent};
 use crate::error::{CoreError, CoreResult, Entity, Reason};
 use crate::mfa::{self, recovery, totp};
 use crate::model::*;
+use crate::ports::Factor;
 use crate::seal::SEALED_PREFIX;
 use crate::service::{Latchkey, LoginOutcome, LoginStep};
 use crate::tokens::{new_refresh_token, refresh_digest};
@@ -33,6 +34,7 @@ const PLAIN_PREFIX: &str = "plain:";
 pub enum MfaMethod {
     Totp,
     RecoveryCode,
+    Webauthn,
 }
 
 impl MfaMethod {
@@ -40,6 +42,7 @@ impl MfaMethod {
         match self {
             MfaMethod::Totp => "totp",
             MfaMethod::RecoveryCode => "recovery_code",
+            MfaMethod::Webauthn => "webauthn",
         }
     }
 
@@ -47,9 +50,10 @@ impl MfaMethod {
         match s {
             "totp" => Ok(MfaMethod::Totp),
             "recovery_code" => Ok(MfaMethod::RecoveryCode),
+            "webauthn" => Ok(MfaMethod::Webauthn),
             _ => Err(CoreError::invalid(
                 "method",
-                Reason::OneOf("totp, recovery_code"),
+                Reason::OneOf("totp, recovery_code, webauthn"),
             )),
         }
     }
@@ -71,12 +75,14 @@ pub struct MfaStatus {
     pub totp: Option<Timestamp>,
     /// An enrollment begun and not yet confirmed.
     pub totp_pending: bool,
+    /// Registered passkeys.
+    pub passkeys: u32,
     pub recovery_codes_remaining: u32,
 }
 
 impl MfaStatus {
     pub fn enabled(&self) -> bool {
-        self.totp.is_some()
+        self.totp.is_some() || self.passkeys > 0
     }
 
     /// The methods a login can be completed with.
@@ -84,6 +90,9 @@ impl MfaStatus {
         let mut m = Vec::new();
         if self.totp.is_some() {
             m.push(MfaMethod::Totp.as_str());
+        }
+        if self.passkeys > 0 {
+            m.push(MfaMethod::Webauthn.as_str());
         }
         if self.recovery_codes_remaining > 0 {
             m.push(MfaMethod::RecoveryCode.as_str());
@@ -147,6 +156,7 @@ impl Latchkey {
         Ok(MfaStatus {
             totp: r.totp.as_ref().and_then(|t| t.confirmed_at),
             totp_pending: r.totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
+            passkeys: count(r.passkeys.len()),
             recovery_codes_remaining: count(r.recovery_codes.len()),
         })
     }
@@ -157,7 +167,7 @@ impl Latchkey {
     }
 
     /// Refuses a factor change from a session older than five minutes.
-    async fn recent_auth(&self, p: &Principal) -> CoreResult<()> {
+    pub(crate) async fn recent_auth(&self, p: &Principal) -> CoreResult<()> {
         let s = self
             .store
             .get_session(&p.session_id)
@@ -277,8 +287,8 @@ impl Latchkey {
         })
     }
 
-    /// Removes the caller's second factors (the app and the recovery codes with it) and ends
-    /// their other sessions.
+    /// Removes the caller's authenticator app (and the recovery codes with it when no
+    /// passkey is left) and ends their other sessions.
     pub async fn remove_totp(&self, p: &Principal) -> CoreResult<()> {
         self.recent_auth(p).await?;
         let event = AuditEvent::new("mfa.totp.removed")
@@ -288,6 +298,7 @@ impl Latchkey {
             .store
             .remove_mfa(
                 p.user_id,
+                Factor::Totp,
                 Some(&p.session_id),
                 "second factor removed",
                 (&event, &current_client()),
@@ -318,11 +329,7 @@ impl Latchkey {
     }
 
     /// A login waiting for the second factor of `user`.
-    pub(crate) async fn mfa_challenge(
-        &self,
-        user: &User,
-        client: &ClientInfo,
-    ) -> CoreResult<LoginStep> {
+    pub(crate) async fn mfa_challenge(&self, user: &User) -> CoreResult<LoginStep> {
         let status = self.mfa_status_of(user.id).await?;
         let token = new_refresh_token();
         let now = Timestamp::now();
@@ -331,7 +338,6 @@ impl Latchkey {
             .insert_challenge(&refresh_digest(&token), user.id, now, expires_at)
             .await?;
         metrics::counter!("latchkey_logins_total", "outcome" => "mfa_challenge").increment(1);
-        let _ = client;
         self.audit(
             AuditEvent::new("login.mfa_challenge")
                 .by_user(user.id, &user.username)
@@ -388,6 +394,7 @@ impl Latchkey {
             counted |= self.check_throttle(k, ip_key.as_deref()).await?;
         }
         let record = self.store.mfa_record(user.id).await?;
+        let mut amr = mfa::AMR_PASSWORD_OTP.to_owned();
         let verified = match method {
             MfaMethod::Totp => match record.totp.as_ref().filter(|t| t.confirmed_at.is_some()) {
                 Some(t) => {
@@ -406,6 +413,21 @@ impl Latchkey {
                     self.store
                         .use_recovery_code(user.id, &record.recovery_codes[i], now)
                         .await?
+                }
+                None => false,
+            },
+            MfaMethod::Webauthn => match self
+                .verify_passkey(
+                    user.id,
+                    challenge.webauthn_state.as_deref(),
+                    code,
+                    &record.passkeys,
+                )
+                .await?
+            {
+                Some(kind) => {
+                    amr = format!("{} {kind}", mfa::AMR_PASSWORD);
+                    true
                 }
                 None => false,
             },
@@ -452,6 +474,7 @@ impl Latchkey {
         let mut remaining_codes = None;
         let detail = match method {
             MfaMethod::Totp => "second factor: totp".to_owned(),
+            MfaMethod::Webauthn => "second factor: passkey".to_owned(),
             MfaMethod::RecoveryCode => {
                 let left = count(record.recovery_codes.len().saturating_sub(1));
                 remaining_codes = Some(left);
@@ -465,9 +488,7 @@ impl Latchkey {
                 format!("second factor: recovery code ({left} left)")
             }
         };
-        let mut out = self
-            .opened(&user, client, mfa::AMR_PASSWORD_OTP, Some(&detail))
-            .await?;
+        let mut out = self.opened(&user, client, &amr, Some(&detail)).await?;
         out.recovery_codes_remaining = remaining_codes;
         Ok(out)
     }
@@ -490,6 +511,7 @@ impl Latchkey {
             .store
             .remove_mfa(
                 id,
+                Factor::All,
                 None,
                 "second factor reset by admin",
                 (&event, &current_client()),

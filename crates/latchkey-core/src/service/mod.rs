@@ -14,6 +14,7 @@
 //! - `codes`: the authorization-code and refresh-token grants, ID tokens
 //! - `grants`: UserInfo, revocation, RP-initiated logout, users' grants
 //! - `mfa`: second factors: TOTP, recovery codes, the second step of a login
+//! - `passkeys`: WebAuthn passkeys as a second factor
 //! - `import`: importing users with their password hashes, and exporting them
 //! - `sync`: keeping this instance's caches in step with the database
 
@@ -26,6 +27,7 @@ mod import;
 mod mfa;
 mod oauth;
 mod orgs;
+mod passkeys;
 mod passwords;
 mod roles;
 mod sessions;
@@ -44,6 +46,7 @@ pub use mfa::{
     CHALLENGE_TTL_SECS, RECENT_AUTH_SECS,
 };
 pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken, TokenInfo};
+pub use passkeys::{PasskeyAdded, PasskeyInfo};
 pub use sessions::{IssuedTokens, LoginOutcome, LoginStep};
 
 use crate::access::Admin;
@@ -67,6 +70,8 @@ pub struct Latchkey {
     key_init: tokio::sync::Mutex<()>,
     limiter: RateLimiter,
     counters: Arc<dyn Counters>,
+    /// The WebAuthn relying party, when the public URL can be one.
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     cfg: CoreConfig,
 }
 
@@ -92,7 +97,16 @@ impl Latchkey {
         )
         .with_key_encryption(cfg.key_encryption_key.as_ref())?;
         let tokens = Arc::new(tokens);
+        let webauthn = match cfg.webauthn_origin.as_deref().map(passkeys::relying_party) {
+            Some(Ok(w)) => Some(w),
+            Some(Err(why)) => {
+                tracing::info!("passkeys are unavailable: {why}");
+                None
+            }
+            None => None,
+        };
         let svc = Latchkey {
+            webauthn,
             store,
             hasher,
             tokens,

@@ -129,7 +129,7 @@ impl Latchkey {
         client: &ClientInfo,
     ) -> CoreResult<LoginStep> {
         let out = match self.first_factor(identifier, password, client).await {
-            Ok(c) if c.record.mfa => self.mfa_challenge(&c.user, client).await,
+            Ok(c) if c.record.mfa => self.mfa_challenge(&c.user).await,
             Ok(c) => self
                 .opened(&c.user, client, mfa::AMR_PASSWORD, None)
                 .await

@@ -240,8 +240,8 @@ impl From<CoreError> for Problem {
                 kind::INVALID_MFA_CODE,
                 "Invalid code",
                 match remaining {
-                    Some(1) => "the code is wrong or was already used; 1 attempt left".to_owned(),
-                    Some(n) => format!("the code is wrong or was already used; {n} attempts left"),
+                    Some(1) => "the code (or passkey answer) is wrong or was already used; 1 attempt left".to_owned(),
+                    Some(n) => format!("the code (or passkey answer) is wrong or was already used; {n} attempts left"),
                     None => "the code is wrong: use the current code of the authenticator app"
                         .to_owned(),
                 },

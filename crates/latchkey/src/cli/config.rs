@@ -56,6 +56,7 @@ impl CoreArgs {
             key_encryption_key: key_encryption_key()?,
             dialect_mfa_allow: self.dialect_mfa == DialectMfa::Allow,
             mfa_required_roles: self.mfa_required_roles.clone(),
+            webauthn_origin: public_url.map(str::to_owned),
             ..CoreConfig::default()
         })
     }

@@ -14,7 +14,6 @@ use super::{
     browser, csrf_ok, csrf_token, field, form_fields, page, see_other, unavailable, url,
     RETURN_TO_ACCOUNT,
 };
-use crate::api::Client;
 use crate::core::error::CoreError;
 use crate::core::mfa::totp;
 use crate::core::service::BrowserSession;
@@ -48,21 +47,19 @@ async fn overview(
     status: StatusCode,
     cookies: &[HeaderValue],
 ) -> Response {
-    let mfa = match st.svc.my_mfa(&b.principal()).await {
-        Ok(m) => m,
+    let state = match st.svc.my_mfa(&b.principal()).await {
+        Ok(m) => match m.totp {
+            Some(since) => Security::On {
+                since: since.to_rfc3339(),
+            },
+            None => Security::Off,
+        },
         Err(e) => return unavailable(st, e),
     };
-    let state = match mfa.totp {
-        Some(since) => Security::On {
-            since: since.to_rfc3339(),
-            recovery_codes_remaining: mfa.recovery_codes_remaining,
-        },
-        None => Security::Off,
-    };
-    render(st, b, csrf, state, notice, status, cookies)
+    render(st, b, csrf, state, notice, status, cookies).await
 }
 
-fn render(
+async fn render(
     st: &AppState,
     b: &BrowserSession,
     csrf: &str,
@@ -71,12 +68,26 @@ fn render(
     status: StatusCode,
     cookies: &[HeaderValue],
 ) -> Response {
+    let p = b.principal();
+    let mfa = match st.svc.my_mfa(&p).await {
+        Ok(m) => m,
+        Err(e) => return unavailable(st, e),
+    };
+    let passkeys = if st.svc.passkeys_available() {
+        match st.svc.my_passkeys(&p).await {
+            Ok(k) => Some(k),
+            Err(e) => return unavailable(st, e),
+        }
+    } else {
+        None
+    };
     let action = url(st, &st.pages.account);
     let reauth = format!(
         "{}?{RETURN_TO_ACCOUNT}&prompt=login",
         url(st, &st.pages.login)
     );
     let logout = url(st, &st.pages.logout);
+    let options = format!("{action}/passkey-options");
     page(
         status,
         views::account(&AccountView {
@@ -87,15 +98,67 @@ fn render(
             username: &b.user.username,
             state,
             notice,
+            recovery_left: mfa.enabled().then_some(mfa.recovery_codes_remaining),
+            passkeys: passkeys.as_deref(),
+            passkey_options: &options,
         }),
         None,
         cookies,
     )
 }
 
+/// The options for the "Add a passkey" button (JSON, for the page's script): the form's
+/// CSRF token and the passkey's name in, `{"publicKey": …}` or `{"error", "reauth"?}` out.
+pub(super) async fn post_passkey_options(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use axum::response::IntoResponse;
+    let fail = |status: StatusCode, error: &str, reauth: Option<String>| {
+        let mut v = serde_json::json!({ "error": error });
+        if let Some(r) = reauth {
+            v["reauth"] = r.into();
+        }
+        (status, axum::Json(v)).into_response()
+    };
+    let fields = form_fields(&headers, &body).unwrap_or_default();
+    let b = match browser(&st, &headers).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return fail(StatusCode::UNAUTHORIZED, "Sign in first.", None),
+        Err(r) => return r,
+    };
+    if !csrf_ok(&st, &headers, field(&fields, "csrf")) {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Reload the page and try again.",
+            None,
+        );
+    }
+    let name = field(&fields, "name").unwrap_or("");
+    match st.svc.begin_passkey(&b.principal(), name).await {
+        Ok(options) => (StatusCode::OK, axum::Json(options)).into_response(),
+        Err(CoreError::RecentAuthRequired) => fail(
+            StatusCode::FORBIDDEN,
+            "For your security, sign in again before adding a passkey.",
+            Some(format!(
+                "{}?{RETURN_TO_ACCOUNT}&prompt=login",
+                url(&st, &st.pages.login)
+            )),
+        ),
+        Err(CoreError::Invalid { .. }) => fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Give the passkey a name of at most 64 characters.",
+            None,
+        ),
+        Err(CoreError::MfaState(why)) => fail(StatusCode::CONFLICT, why, None),
+        Err(e) => unavailable(&st, e),
+    }
+}
+
 /// The enrollment step for `secret` (base32), with the QR code drawn again from it.
 #[allow(clippy::too_many_arguments)]
-fn enrolling(
+async fn enrolling(
     st: &AppState,
     b: &BrowserSession,
     csrf: &str,
@@ -113,7 +176,8 @@ fn enrolling(
             Some("Start the set-up again."),
             StatusCode::UNPROCESSABLE_ENTITY,
             cookies,
-        );
+        )
+        .await;
     };
     let uri = totp::otpauth_uri(&parsed, st.svc.tokens().issuer(), &b.user.username);
     let qr = totp::qr_svg(&uri).unwrap_or_default();
@@ -131,11 +195,11 @@ fn enrolling(
         status,
         cookies,
     )
+    .await
 }
 
 pub(super) async fn post_account(
     State(st): State<AppState>,
-    Client(info): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -160,11 +224,12 @@ pub(super) async fn post_account(
         .await;
     }
     let p = b.principal();
-    let _ = info;
     let step = field(&fields, "step").unwrap_or("");
     let outcome = match step {
         "begin" => match st.svc.begin_totp(&p).await {
-            Ok(e) => return enrolling(&st, &b, &csrf, &e.secret, None, StatusCode::OK, &cookies),
+            Ok(e) => {
+                return enrolling(&st, &b, &csrf, &e.secret, None, StatusCode::OK, &cookies).await
+            }
             Err(e) => Err(e),
         },
         "confirm" => {
@@ -182,6 +247,7 @@ pub(super) async fn post_account(
                             StatusCode::OK,
                             &cookies,
                         )
+                        .await
                     }
                     None => Ok("Two-step verification is on."),
                 },
@@ -195,6 +261,7 @@ pub(super) async fn post_account(
                         StatusCode::UNAUTHORIZED,
                         &cookies,
                     )
+                    .await
                 }
                 Err(e) => Err(e),
             }
@@ -210,6 +277,7 @@ pub(super) async fn post_account(
                     StatusCode::OK,
                     &cookies,
                 )
+                .await
             }
             Err(e) => Err(e),
         },
@@ -217,20 +285,55 @@ pub(super) async fn post_account(
             .svc
             .remove_totp(&p)
             .await
-            .map(|()| "Two-step verification is off."),
+            .map(|()| "The authenticator app is removed."),
+        "passkey_finish" => {
+            let credential = field(&fields, "credential").unwrap_or("");
+            match st.svc.finish_passkey(&p, credential).await {
+                Ok(added) => match added.recovery_codes {
+                    Some(codes) => {
+                        return render(
+                            &st,
+                            &b,
+                            &csrf,
+                            Security::Codes { codes: &codes },
+                            Some("Passkey added: two-step verification is on."),
+                            StatusCode::OK,
+                            &cookies,
+                        )
+                        .await
+                    }
+                    None => Ok("Passkey added."),
+                },
+                Err(CoreError::Invalid { .. }) => Err(CoreError::MfaState(
+                    "the passkey's answer did not verify: add it again",
+                )),
+                Err(e) => Err(e),
+            }
+        }
+        "passkey_remove" => {
+            let id = field(&fields, "id").unwrap_or("");
+            match st.svc.remove_passkey(&p, id).await {
+                Ok(()) => Ok("Passkey removed."),
+                Err(CoreError::NotFound(_)) => Err(CoreError::MfaState("no such passkey")),
+                Err(e) => Err(e),
+            }
+        }
         _ => Err(CoreError::MfaState("choose what to change")),
     };
     match outcome {
         Ok(notice) => overview(&st, &b, &csrf, Some(notice), StatusCode::OK, &cookies).await,
-        Err(CoreError::RecentAuthRequired) => render(
-            &st,
-            &b,
-            &csrf,
-            Security::Reauthenticate,
-            None,
-            StatusCode::FORBIDDEN,
-            &cookies,
-        ),
+        Err(CoreError::RecentAuthRequired) => {
+            render(
+                &st,
+                &b,
+                &csrf,
+                Security::Reauthenticate,
+                None,
+                StatusCode::FORBIDDEN,
+                &cookies,
+            )
+            .await
+        }
         Err(CoreError::MfaState(why)) => {
             let mut s = why.to_owned();
             if let Some(first) = s.get_mut(0..1) {

@@ -56,6 +56,7 @@ pub(super) async fn get_login(
         StatusCode::OK,
         &cookies,
         None,
+        false,
     )
     .await
 }
@@ -71,6 +72,7 @@ async fn render(
     status: StatusCode,
     cookies: &[HeaderValue],
     mfa_token: Option<&str>,
+    passkey: bool,
 ) -> Response {
     let client = params
         .iter()
@@ -86,6 +88,7 @@ async fn render(
         .map(|(_, v)| v.as_str());
     let action = url(st, &st.pages.login);
     if let Some(mfa_token) = mfa_token {
+        let options = url(st, "/v1/auth/mfa/webauthn");
         return page(
             status,
             views::second_factor(&CodeForm {
@@ -95,6 +98,7 @@ async fn render(
                 mfa_token,
                 error,
                 client_name: client_name.as_deref(),
+                passkey_options: passkey.then_some(options.as_str()),
             }),
             redirect,
             cookies,
@@ -157,6 +161,7 @@ pub(super) async fn post_login(
             StatusCode::FORBIDDEN,
             &cookies,
             None,
+            false,
         )
         .await;
     }
@@ -165,12 +170,16 @@ pub(super) async fn post_login(
         Err(r) => return r,
     };
     let mfa_token = field(&fields, "mfa_token").filter(|t| !t.is_empty());
+    let mut offers_passkey = field(&fields, "passkey") == Some("1");
     let outcome = match mfa_token {
         Some(token) => {
-            let code = field(&fields, "code").unwrap_or("");
-            // Six digits are the app's; anything else is a recovery code.
+            let credential = field(&fields, "credential").filter(|c| !c.is_empty());
+            let code = credential.or(field(&fields, "code")).unwrap_or("");
+            // A passkey's answer; else six digits are the app's, anything else a recovery code.
             let digits = code.trim();
-            let method = if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            let method = if credential.is_some() {
+                "webauthn"
+            } else if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
                 "totp"
             } else {
                 "recovery_code"
@@ -184,6 +193,7 @@ pub(super) async fn post_login(
     };
     match outcome {
         Ok(SignIn::SecondFactor(c)) => {
+            offers_passkey = c.methods.contains(&"webauthn");
             render(
                 &st,
                 &request,
@@ -194,6 +204,7 @@ pub(super) async fn post_login(
                 StatusCode::OK,
                 &cookies,
                 Some(&c.token),
+                offers_passkey,
             )
             .await
         }
@@ -213,6 +224,7 @@ pub(super) async fn post_login(
                 StatusCode::UNAUTHORIZED,
                 &cookies,
                 mfa_token,
+                offers_passkey,
             )
             .await
         }
@@ -227,6 +239,7 @@ pub(super) async fn post_login(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &cookies,
                 mfa_token,
+                offers_passkey,
             )
             .await
         }
@@ -241,6 +254,7 @@ pub(super) async fn post_login(
                 StatusCode::UNAUTHORIZED,
                 &cookies,
                 None,
+                false,
             )
             .await
         }
@@ -282,6 +296,7 @@ pub(super) async fn post_login(
                 StatusCode::UNAUTHORIZED,
                 &cookies,
                 None,
+                false,
             )
             .await
         }
@@ -296,6 +311,7 @@ pub(super) async fn post_login(
                 StatusCode::FORBIDDEN,
                 &cookies,
                 None,
+                false,
             )
             .await
         }
@@ -317,6 +333,7 @@ pub(super) async fn post_login(
                 StatusCode::TOO_MANY_REQUESTS,
                 &cookies,
                 None,
+                false,
             )
             .await;
             r.headers_mut()

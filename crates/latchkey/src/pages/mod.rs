@@ -3,7 +3,8 @@
 //! authorization endpoint that leads to them (`/oauth/authorize`), and the error page.
 //!
 //! Server-rendered HTML (maud templates compiled into the binary, escaped by construction),
-//! one stylesheet served from the binary, no script at all. Every form carries a CSRF token
+//! one stylesheet and one script (the passkey buttons, `passkey.js`) served from the binary;
+//! everything but passkeys works without script. Every form carries a CSRF token
 //! that must equal the one in its cookie (double submit; the cookie is `SameSite=Lax`, so a
 //! cross-site post never has it), and a cross-site `Origin` or `Sec-Fetch-Site` is refused
 //! too. Cookies are `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the `__Host-` prefix
@@ -42,6 +43,8 @@ pub const PATHS: &[(&str, &str)] = &[
     ("GET", "/oauth/account"),
     ("POST", "/oauth/account"),
     ("GET", "/assets/latchkey.css"),
+    ("GET", "/assets/passkey.js"),
+    ("POST", "/oauth/account/passkey-options"),
 ];
 
 /// Where the sign-in, consent and sign-out pages are served: `/login`, `/consent` and
@@ -97,6 +100,11 @@ pub fn router(paths: &PagePaths) -> Router<AppState> {
             &paths.account,
             get(account::get_account).post(account::post_account),
         )
+        .route(
+            &format!("{}/passkey-options", paths.account),
+            axum::routing::post(account::post_passkey_options),
+        )
+        .route("/assets/passkey.js", get(script))
         .route("/assets/latchkey.css", get(stylesheet))
 }
 
@@ -106,6 +114,19 @@ fn url(st: &AppState, path: &str) -> String {
 }
 
 const STYLESHEET: &str = include_str!("latchkey.css");
+const SCRIPT: &str = include_str!("passkey.js");
+
+/// The pages' one script: the passkey buttons (everything else works without it).
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
 
 async fn stylesheet() -> Response {
     (
@@ -267,7 +288,8 @@ fn page(
 ) -> Response {
     let target = form_to.and_then(form_target);
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{}; \
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+         img-src 'self'; form-action 'self'{}; \
          frame-ancestors 'none'; base-uri 'none'",
         target.map(|t| format!(" {t}")).unwrap_or_default()
     );

@@ -5,6 +5,7 @@
 use maud::{html, Markup, DOCTYPE};
 
 use crate::core::oauth::authorize::describe_scope;
+use crate::core::service::PasskeyInfo;
 
 fn layout(title: &str, body: Markup) -> Markup {
     html! {
@@ -75,6 +76,8 @@ pub struct CodeForm<'a> {
     pub mfa_token: &'a str,
     pub error: Option<&'a str>,
     pub client_name: Option<&'a str>,
+    /// Where the passkey options come from, when the user has a passkey.
+    pub passkey_options: Option<&'a str>,
 }
 
 /// The second step of a sign-in: the authenticator app's code, or a recovery code.
@@ -107,17 +110,25 @@ pub fn second_factor(f: &CodeForm<'_>) -> Markup {
                     "Enter the 6-digit code from your authenticator app, or one of your recovery codes."
                 }
                 button type="submit" { "Verify" }
+                @if let Some(options) = f.passkey_options {
+                    input type="hidden" name="passkey" value="1";
+                    input type="hidden" name="credential" value="";
+                    p id="passkey-error" class="error" role="alert" hidden {}
+                    button type="button" id="use-passkey" class="secondary" data-options=(options) {
+                        "Use a passkey"
+                    }
+                    script src="/assets/passkey.js" defer {}
+                }
             }
         },
     )
 }
 
-/// Where the account's two-step verification stands, and what the page shows for it.
+/// Where the account's authenticator app stands, and what the page shows for it.
 pub enum Security<'a> {
     Off,
     On {
         since: String,
-        recovery_codes_remaining: u32,
     },
     /// Set-up begun: the QR code, the secret, a field for the first code.
     Enrolling {
@@ -141,21 +152,63 @@ pub struct AccountView<'a> {
     pub username: &'a str,
     pub state: Security<'a>,
     pub notice: Option<&'a str>,
+    /// With any factor: how many recovery codes are left.
+    pub recovery_left: Option<u32>,
+    /// The user's passkeys, where passkeys can be used.
+    pub passkeys: Option<&'a [PasskeyInfo]>,
+    /// Where the "Add a passkey" button gets its options.
+    pub passkey_options: &'a str,
 }
 
-/// A button posting `step` to the account page.
-fn account_step(v: &AccountView<'_>, step: &str, label: &str, secondary: bool) -> Markup {
+/// A button posting `step` (and `extra` hidden fields) to the account page.
+fn account_step(
+    v: &AccountView<'_>,
+    step: &str,
+    extra: &[(&str, &str)],
+    label: &str,
+    secondary: bool,
+) -> Markup {
     html! {
         form method="post" action=(v.action) {
             input type="hidden" name="csrf" value=(v.csrf);
             input type="hidden" name="step" value=(step);
+            @for (k, val) in extra { input type="hidden" name=(k) value=(val); }
             button type="submit" class=[secondary.then_some("secondary")] { (label) }
         }
     }
 }
 
+fn passkey_section(v: &AccountView<'_>, keys: &[PasskeyInfo]) -> Markup {
+    html! {
+        h2 { "Passkeys" }
+        @if keys.is_empty() {
+            p { "A passkey lets this device (or a security key) confirm it is you, instead of a code." }
+        } @else {
+            ul id="passkeys" class="keys" {
+                @for k in keys {
+                    li {
+                        span { strong { (k.name) } " · added " time class="date" { (k.created_at.to_rfc3339().get(..10).unwrap_or("")) } }
+                        (account_step(v, "passkey_remove", &[("id", &k.id)], "Remove", true))
+                    }
+                }
+            }
+        }
+        form method="post" action=(v.action) {
+            input type="hidden" name="csrf" value=(v.csrf);
+            input type="hidden" name="step" value="passkey_finish";
+            input type="hidden" name="credential" value="";
+            p id="passkey-error" class="error" role="alert" hidden {}
+            label for="passkey-name" { "Passkey name" }
+            input id="passkey-name" name="name" type="text" maxlength="64" placeholder="e.g. Work laptop";
+            button type="button" id="add-passkey" data-options=(v.passkey_options) { "Add a passkey" }
+        }
+        script src="/assets/passkey.js" defer {}
+    }
+}
+
 /// The account page: two-step verification.
 pub fn account(v: &AccountView<'_>) -> Markup {
+    let has_keys = v.passkeys.is_some_and(|k| !k.is_empty());
     layout(
         "Two-step verification",
         html! {
@@ -166,14 +219,16 @@ pub fn account(v: &AccountView<'_>) -> Markup {
             }
             @match &v.state {
                 Security::Off => {
-                    p { "Two-step verification is " strong { "off" } ". With it on, signing in asks for a code from an authenticator app on your phone as well as your password." }
-                    (account_step(v, "begin", "Set up an authenticator app", false))
+                    @if has_keys {
+                        p { "Authenticator app: not set up." }
+                    } @else {
+                        p { "Two-step verification is " strong { "off" } ". With it on, signing in asks for a code from an authenticator app on your phone, or a passkey, as well as your password." }
+                    }
+                    (account_step(v, "begin", &[], "Set up an authenticator app", false))
                 }
-                Security::On { since, recovery_codes_remaining } => {
+                Security::On { since } => {
                     p { "Two-step verification is " strong { "on" } " (authenticator app, since " time datetime=(since) { (since.get(..10).unwrap_or(since)) } ")." }
-                    p id="recovery-left" { (recovery_codes_remaining) " recovery codes left." }
-                    (account_step(v, "regenerate", "Get new recovery codes", true))
-                    (account_step(v, "remove", "Turn off two-step verification", true))
+                    (account_step(v, "remove", &[], "Remove the authenticator app", true))
                 }
                 Security::Enrolling { secret, qr_svg, error } => {
                     ol class="steps" {
@@ -198,7 +253,7 @@ pub fn account(v: &AccountView<'_>) -> Markup {
                     }
                 }
                 Security::Codes { codes } => {
-                    p { "Save these recovery codes somewhere safe. Each works once, in place of a code from the app, if you lose your phone. They are shown only now." }
+                    p { "Save these recovery codes somewhere safe. Each works once, in place of a code from the app or a passkey, if you lose them. They are shown only now." }
                     ul id="recovery-codes" class="codes" {
                         @for c in codes.iter() { li { code { (c) } } }
                     }
@@ -207,6 +262,15 @@ pub fn account(v: &AccountView<'_>) -> Markup {
                 Security::Reauthenticate => {
                     p id="form-error" class="error" role="alert" { "For your security, sign in again before changing two-step verification." }
                     a href=(v.reauth) { "Sign in again" }
+                }
+            }
+            @if matches!(v.state, Security::Off | Security::On { .. }) {
+                @if let Some(n) = v.recovery_left {
+                    p id="recovery-left" { (n) " recovery codes left." }
+                    (account_step(v, "regenerate", &[], "Get new recovery codes", true))
+                }
+                @if let Some(keys) = v.passkeys {
+                    (passkey_section(v, keys))
                 }
             }
             form method="post" action=(v.logout) {

@@ -494,16 +494,52 @@ story!(second_factors_are_used_once_under_concurrency, |s| {
     assert!(!s.use_challenge("c3", now).await.unwrap());
     assert!(s.prune_challenges(now).await.unwrap() >= 1);
     assert!(s.get_challenge("c3").await.unwrap().is_none());
+    // A credential belongs to one user: registering it again, for anyone, writes nothing.
+    let key = PasskeyRecord {
+        id: "k1".into(),
+        name: "laptop".into(),
+        credential_id: "cred-1".into(),
+        passkey: "{}".into(),
+        created_at: now,
+        last_used_at: None,
+    };
+    let added = s
+        .add_passkey(u, &key, None, None, (&event, &client))
+        .await
+        .unwrap();
+    assert!(added.value.is_some());
+    let other = add_user(&*s, "noa").await;
+    let twice = PasskeyRecord {
+        id: "k2".into(),
+        ..key.clone()
+    };
+    let again = s
+        .add_passkey(other, &twice, None, None, (&event, &client))
+        .await
+        .unwrap();
+    assert_eq!(again.value, None);
+    assert!(s.mfa_record(other).await.unwrap().passkeys.is_empty());
+    assert!(!s.rename_passkey(other, "k1", "mine now").await.unwrap());
+    // Removing the app leaves the passkey, and with it the codes.
+    let w = s
+        .remove_mfa(u, Factor::Totp, None, "removed", (&event, &client))
+        .await
+        .unwrap();
+    assert!(w.value);
+    let left = s.mfa_record(u).await.unwrap();
+    assert!(left.totp.is_none());
+    assert_eq!(left.passkeys.len(), 1);
+    assert_eq!(left.recovery_codes.len(), 9);
     // Removing the factor takes the codes and the pending challenges with it.
     let gone = s
-        .remove_mfa(u, None, "reset", (&event, &client))
+        .remove_mfa(u, Factor::All, None, "reset", (&event, &client))
         .await
         .unwrap();
     assert!(gone.value);
     assert_eq!(s.mfa_record(u).await.unwrap(), MfaRecord::default());
     assert!(s.get_challenge("c1").await.unwrap().is_none());
     let twice = s
-        .remove_mfa(u, None, "reset", (&event, &client))
+        .remove_mfa(u, Factor::All, None, "reset", (&event, &client))
         .await
         .unwrap();
     assert!(!twice.value);

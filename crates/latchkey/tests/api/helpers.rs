@@ -332,6 +332,12 @@ impl TestApp {
         if cfg.issuer == CoreConfig::default().issuer {
             cfg.issuer = format!("http://{}", listener.local_addr().unwrap());
         }
+        // WebAuthn has no relying party for an IP address: passkeys are tested as if the
+        // public URL were `http://localhost:<port>` (the origin the software passkey signs).
+        if cfg.webauthn_origin.is_none() {
+            let port = listener.local_addr().unwrap().port();
+            cfg.webauthn_origin = Some(format!("http://localhost:{port}"));
+        }
         let inst = Instance::start_bound(listener, &db.url, cfg, opts, None).await;
         let http = reqwest::Client::new();
         let mut app = TestApp {

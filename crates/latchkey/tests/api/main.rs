@@ -18,6 +18,7 @@ mod oauth;
 mod oidc;
 mod ops;
 mod orgs;
+mod passkeys;
 mod regressions;
 mod roles;
 mod scale;

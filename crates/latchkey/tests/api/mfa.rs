@@ -134,7 +134,7 @@ dual!(an_app_is_enrolled_confirmed_and_asked_for_at_login, |app| {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         r.body,
-        json!({"enabled": false, "totp": null, "totp_pending": false,
+        json!({"enabled": false, "totp": null, "totp_pending": false, "passkeys": 0,
                "recovery_codes_remaining": 0, "methods": []})
     );
     let step = settle().await;
@@ -953,7 +953,7 @@ dual!(the_account_page_sets_up_and_turns_off_the_app, |app| {
     let off = account_step(&app, &mut b, &page.text, "remove", &[]).await;
     assert_eq!(off.status, 200, "{}", off.text);
     assert!(
-        off.text.contains("Two-step verification is off."),
+        off.text.contains("The authenticator app is removed."),
         "{}",
         off.text
     );

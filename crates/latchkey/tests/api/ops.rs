@@ -104,6 +104,12 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/me/mfa/recovery-codes", "post"),
         ("/v1/users/{id}/mfa", "get"),
         ("/v1/users/{id}/mfa", "delete"),
+        ("/v1/me/mfa/passkeys", "get"),
+        ("/v1/me/mfa/passkeys", "post"),
+        ("/v1/me/mfa/passkeys/finish", "post"),
+        ("/v1/me/mfa/passkeys/{id}", "patch"),
+        ("/v1/me/mfa/passkeys/{id}", "delete"),
+        ("/v1/auth/mfa/webauthn", "post"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {
