@@ -1,7 +1,8 @@
 // Passkeys in a real browser: Debian's Chromium with a CDP virtual authenticator (CTAP2,
 // platform, user verification) stands in for the device. A user adds a passkey on the account
 // page (the first factor: the recovery codes are shown once), signs out, and signs in to an
-// application with the password and "Use a passkey"; the ID token says `amr` pwd+hwk. The
+// application with the password and "Use a passkey" (the ID token says `amr` pwd+hwk), then
+// with "Sign in with a passkey" and no password at all (`amr` hwk+mfa). The
 // public URL is http://localhost:<port> (WebAuthn has no relying party for an IP address).
 // Screenshots land in target/browser/. Loopback only.
 
@@ -71,7 +72,7 @@ test('add a passkey on the account page, then sign in with it', async () => {
   await tab.goto(`${lk.publicUrl}/account`)
   await tab.getByLabel('Username or email').fill('hedy')
   await tab.getByLabel('Password').fill('hedy-password-1')
-  await tab.getByRole('button', { name: 'Sign in' }).click()
+  await tab.getByRole('button', { name: 'Sign in', exact: true }).click()
   await tab.waitForURL(`${lk.publicUrl}/account`)
   // Without a name the button asks for one and nothing is created.
   await tab.getByRole('button', { name: 'Add a passkey' }).click()
@@ -97,7 +98,7 @@ test('add a passkey on the account page, then sign in with it', async () => {
   await tab.goto(`${lk.publicUrl}/oauth/authorize?${q}`)
   await tab.getByLabel('Username or email').fill('hedy')
   await tab.getByLabel('Password').fill('hedy-password-1')
-  await tab.getByRole('button', { name: 'Sign in' }).click()
+  await tab.getByRole('button', { name: 'Sign in', exact: true }).click()
   await tab.waitForLoadState()
   assert.ok(await tab.getByRole('button', { name: 'Use a passkey' }).isVisible())
   await tab.screenshot({ path: SHOTS + 'passkey-sign-in.png', fullPage: true })
@@ -114,6 +115,27 @@ test('add a passkey on the account page, then sign in with it', async () => {
   const id = JSON.parse(Buffer.from((await t.json()).id_token.split('.')[1], 'base64url'))
   assert.deepEqual(id.amr, ['pwd', 'hwk'])
   assert.equal(id.acr, 'urn:latchkey:acr:mfa')
+
+  // And without the password: the passkey names the user and verifies them.
+  await ctx.clearCookies()
+  const verifier2 = randomBytes(32).toString('base64url')
+  const q2 = new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: `${rpOrigin}/cb`, scope: 'openid', state: 'st-10', nonce: 'n-10', code_challenge: createHash('sha256').update(verifier2).digest('base64url'), code_challenge_method: 'S256' })
+  await tab.goto(`${lk.publicUrl}/oauth/authorize?${q2}`)
+  assert.ok(await tab.getByRole('button', { name: 'Sign in with a passkey' }).isVisible())
+  await tab.screenshot({ path: SHOTS + 'passkey-passwordless.png', fullPage: true })
+  await tab.getByRole('button', { name: 'Sign in with a passkey' }).click()
+  await tab.waitForURL(`${rpOrigin}/cb?**`)
+  const back2 = JSON.parse(await tab.textContent('#q'))
+  assert.equal(back2.state, 'st-10')
+  const t2 = await fetch(`${lk.base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64') },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: back2.code, redirect_uri: `${rpOrigin}/cb`, code_verifier: verifier2 }),
+  })
+  assert.equal(t2.status, 200)
+  const id2 = JSON.parse(Buffer.from((await t2.json()).id_token.split('.')[1], 'base64url'))
+  assert.deepEqual(id2.amr, ['hwk', 'mfa'])
+  assert.equal(id2.acr, 'urn:latchkey:acr:mfa')
   assert.deepEqual(problems, [], 'no policy violation or script error')
   await ctx.close()
 })

@@ -480,6 +480,22 @@ pub trait MfaStore: Send + Sync {
         passkey: Option<&str>,
         now: Timestamp,
     ) -> CoreResult<()>;
+    /// Keeps a passwordless sign-in's challenge (its token's digest and webauthn-rs state).
+    async fn insert_passkey_login(
+        &self,
+        digest: &str,
+        state: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> CoreResult<()>;
+    /// Spends a live passwordless challenge and answers its state; `None` if it is unknown,
+    /// used or expired (of two uses exactly one gets it).
+    async fn take_passkey_login(&self, digest: &str, now: Timestamp) -> CoreResult<Option<String>>;
+    /// The passkey with this credential id (base64url), and whose it is.
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> CoreResult<Option<(UserId, PasskeyRecord)>>;
     /// Attaches the passkey assertion a live challenge waits for; `false` if it is not live.
     async fn set_challenge_webauthn(
         &self,

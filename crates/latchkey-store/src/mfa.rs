@@ -41,6 +41,20 @@ async fn write_recovery_codes(
     Ok(())
 }
 
+fn passkey_from_row(r: &sqlx::any::AnyRow) -> CoreResult<PasskeyRecord> {
+    Ok(PasskeyRecord {
+        id: r.try_get("id").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        credential_id: r.try_get("credential_id").map_err(db_err)?,
+        passkey: r.try_get("passkey").map_err(db_err)?,
+        created_at: Timestamp(r.try_get("created_at").map_err(db_err)?),
+        last_used_at: r
+            .try_get::<Option<i64>, _>("last_used_at")
+            .map_err(db_err)?
+            .map(Timestamp),
+    })
+}
+
 async fn record_audit(
     tx: &mut Tx,
     (e, client): (&AuditEvent, &ClientInfo),
@@ -97,19 +111,7 @@ impl MfaStore for Store {
         .map_err(db_err)?;
         let passkeys = rows
             .iter()
-            .map(|r| -> CoreResult<PasskeyRecord> {
-                Ok(PasskeyRecord {
-                    id: r.try_get("id").map_err(db_err)?,
-                    name: r.try_get("name").map_err(db_err)?,
-                    credential_id: r.try_get("credential_id").map_err(db_err)?,
-                    passkey: r.try_get("passkey").map_err(db_err)?,
-                    created_at: Timestamp(r.try_get("created_at").map_err(db_err)?),
-                    last_used_at: r
-                        .try_get::<Option<i64>, _>("last_used_at")
-                        .map_err(db_err)?
-                        .map(Timestamp),
-                })
-            })
+            .map(passkey_from_row)
             .collect::<CoreResult<Vec<_>>>()?;
         Ok(MfaRecord {
             totp,
@@ -417,6 +419,60 @@ impl MfaStore for Store {
         .map_err(db_err)
     }
 
+    async fn insert_passkey_login(
+        &self,
+        digest: &str,
+        state: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> CoreResult<()> {
+        sqlx::query(
+            "INSERT INTO passkey_logins (token_hash, state, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(digest)
+        .bind(state)
+        .bind(now.0)
+        .bind(expires_at.0)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    async fn take_passkey_login(&self, digest: &str, now: Timestamp) -> CoreResult<Option<String>> {
+        sqlx::query_scalar(
+            "UPDATE passkey_logins SET used_at = $2 \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING state",
+        )
+        .bind(digest)
+        .bind(now.0)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> CoreResult<Option<(UserId, PasskeyRecord)>> {
+        let row = sqlx::query(
+            "SELECT user_id, id, name, credential_id, passkey, created_at, last_used_at \
+             FROM mfa_passkeys WHERE credential_id = $1",
+        )
+        .bind(credential_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| -> CoreResult<(UserId, PasskeyRecord)> {
+            Ok((
+                UserId(r.try_get("user_id").map_err(db_err)?),
+                passkey_from_row(&r)?,
+            ))
+        })
+        .transpose()
+    }
+
     async fn set_challenge_webauthn(
         &self,
         digest: &str,
@@ -517,11 +573,19 @@ impl MfaStore for Store {
     }
 
     async fn prune_challenges(&self, before: Timestamp) -> CoreResult<u64> {
-        sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1")
-            .bind(before.0)
-            .execute(&self.write)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(db_err)
+        let mut n = 0;
+        for stmt in [
+            "DELETE FROM mfa_challenges WHERE expires_at < $1",
+            "DELETE FROM passkey_logins WHERE expires_at < $1",
+            "DELETE FROM mfa_passkey_registrations WHERE expires_at < $1",
+        ] {
+            n += sqlx::query(stmt)
+                .bind(before.0)
+                .execute(&self.write)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err)?;
+        }
+        Ok(n)
     }
 }

@@ -141,6 +141,19 @@ impl Latchkey {
         self.signed_in(out).await
     }
 
+    /// Signs a browser in with a passkey alone.
+    pub async fn sign_in_passkey(
+        &self,
+        token: &str,
+        credential: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<(String, BrowserSession)> {
+        let out = self
+            .finish_passkey_sign_in(token, credential, client)
+            .await?;
+        self.signed_in(out).await
+    }
+
     async fn signed_in(&self, out: LoginOutcome) -> CoreResult<(String, BrowserSession)> {
         let session = self
             .store

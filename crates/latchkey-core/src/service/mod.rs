@@ -46,7 +46,7 @@ pub use mfa::{
     CHALLENGE_TTL_SECS, RECENT_AUTH_SECS,
 };
 pub use oauth::{ClientAuth, ClientAuthMethod, ClientToken, TokenInfo};
-pub use passkeys::{PasskeyAdded, PasskeyInfo};
+pub use passkeys::{PasskeyAdded, PasskeyInfo, PasskeySignIn};
 pub use sessions::{IssuedTokens, LoginOutcome, LoginStep};
 
 use crate::access::Admin;

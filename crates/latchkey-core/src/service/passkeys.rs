@@ -20,7 +20,7 @@ use crate::error::{CoreError, CoreResult, Entity, Reason};
 use crate::mfa::recovery;
 use crate::model::*;
 use crate::ports::{Factor, PasskeyRecord};
-use crate::service::Latchkey;
+use crate::service::{Latchkey, LoginOutcome};
 use crate::tokens::refresh_digest;
 use crate::validate;
 
@@ -145,7 +145,16 @@ impl Latchkey {
         self.store
             .put_passkey_registration(user.id, &name, &json(&state)?, expires)
             .await?;
-        serde_json::to_value(&options).map_err(CoreError::internal)
+        let mut options = serde_json::to_value(&options).map_err(CoreError::internal)?;
+        // Discoverable where the authenticator can (WebAuthn's `preferred`), so the passkey
+        // can also sign in without the password; webauthn-rs asks for `discouraged`.
+        if let Some(sel) = options
+            .pointer_mut("/publicKey/authenticatorSelection")
+            .and_then(|v| v.as_object_mut())
+        {
+            sel.insert("residentKey".into(), "preferred".into());
+        }
+        Ok(options)
     }
 
     /// Finishes the registration with the authenticator's answer (a
@@ -363,5 +372,155 @@ impl Latchkey {
         } else {
             "hwk"
         }))
+    }
+}
+
+/// A passwordless sign-in under way: the options for `navigator.credentials.get()` and the
+/// token that names them (shown once; stored as a digest).
+#[derive(Debug, Clone)]
+pub struct PasskeySignIn {
+    pub token: String,
+    pub options: serde_json::Value,
+    pub expires_at: Timestamp,
+}
+
+/// The throttle's identifier key for passwordless sign-ins: never counted itself, so only the
+/// client address's failures apply.
+const PASSWORDLESS_KEY: &str = "passkey-sign-in";
+
+impl Latchkey {
+    /// Begins signing in with a passkey alone: a discoverable-credential challenge (the
+    /// authenticator names the user), user verification required, good once for five minutes.
+    pub async fn begin_passkey_sign_in(&self) -> CoreResult<PasskeySignIn> {
+        let w = self.webauthn()?;
+        let (mut options, state) = w
+            .start_discoverable_authentication()
+            .map_err(CoreError::internal)?;
+        // Asked for by a button, not offered in a username field's autofill.
+        options.mediation = None;
+        let token = crate::tokens::new_refresh_token();
+        let now = Timestamp::now();
+        let expires_at = now.plus_secs(crate::service::CHALLENGE_TTL_SECS);
+        self.store
+            .insert_passkey_login(&refresh_digest(&token), &json(&state)?, now, expires_at)
+            .await?;
+        Ok(PasskeySignIn {
+            token,
+            options: serde_json::to_value(&options).map_err(CoreError::internal)?,
+            expires_at,
+        })
+    }
+
+    /// Finishes a passwordless sign-in with the passkey's answer: a session, `amr` `hwk mfa`
+    /// (`swk mfa` for a synced passkey: the passkey verified the user itself). Every failure
+    /// answers [`CoreError::InvalidCredentials`] and counts against the client address.
+    pub async fn finish_passkey_sign_in(
+        &self,
+        token: &str,
+        credential: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<LoginOutcome> {
+        let ip_key = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
+        self.check_throttle(PASSWORDLESS_KEY, ip_key.as_deref())
+            .await?;
+        let out = self.passwordless(token, credential, client).await;
+        match &out {
+            Err(CoreError::InvalidCredentials) => {
+                if let Some(ip) = ip_key.as_deref() {
+                    let window = self.cfg.throttle.address_window_secs as i64 * 1000;
+                    let now = Timestamp::now();
+                    self.counters
+                        .fail(ip, now, Timestamp(now.0 - window), false)
+                        .await?;
+                }
+                metrics::counter!("latchkey_mfa_verifications_total", "method" => "passkey_sign_in", "outcome" => "failure")
+                    .increment(1);
+                self.audit(
+                    AuditEvent::new("login")
+                        .failed()
+                        .detail("passkey sign-in: not recognised"),
+                )
+                .await;
+            }
+            Err(CoreError::AccountDisabled) => {
+                self.audit(
+                    AuditEvent::new("login")
+                        .failed()
+                        .detail("passkey sign-in: account disabled"),
+                )
+                .await;
+            }
+            _ => {}
+        }
+        out
+    }
+
+    async fn passwordless(
+        &self,
+        token: &str,
+        credential: &str,
+        client: &ClientInfo,
+    ) -> CoreResult<LoginOutcome> {
+        let refused = || CoreError::InvalidCredentials;
+        let w = self.webauthn()?;
+        if token.is_empty() || token.len() > 128 {
+            return Err(refused());
+        }
+        let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(credential) else {
+            return Err(refused());
+        };
+        let Some(state) = self
+            .store
+            .take_passkey_login(&refresh_digest(token), Timestamp::now())
+            .await?
+        else {
+            return Err(refused());
+        };
+        let (handle, cred_id) = w
+            .identify_discoverable_authentication(&answer)
+            .map_err(|_| refused())?;
+        let Some((user_id, row)) = self
+            .store
+            .passkey_by_credential(&URL_SAFE_NO_PAD.encode(cred_id))
+            .await?
+        else {
+            return Err(refused());
+        };
+        let Some(user) = self.cached_user(user_id).await? else {
+            return Err(refused());
+        };
+        // The user handle is the user's uuid: the credential must be theirs.
+        if Uuid::parse_str(&user.uuid).ok() != Some(handle) {
+            return Err(refused());
+        }
+        let mut key = stored(&row)?;
+        let state: webauthn_rs::prelude::DiscoverableAuthentication =
+            serde_json::from_str(&state).map_err(CoreError::internal)?;
+        let result = match w.finish_discoverable_authentication_v2(&answer, state, &key) {
+            Ok(r) if r.user_verified() => r,
+            Ok(_) => return Err(refused()),
+            Err(e) => {
+                tracing::info!(user.id = user.id.0, error = %e, "passkey sign-in refused");
+                return Err(refused());
+            }
+        };
+        let changed = key.update_credential(&result).unwrap_or(false);
+        let new = if changed { Some(json(&key)?) } else { None };
+        self.store
+            .passkey_used(user.id, &row.id, new.as_deref(), Timestamp::now())
+            .await?;
+        if !user.is_active {
+            return Err(CoreError::AccountDisabled);
+        }
+        metrics::counter!("latchkey_mfa_verifications_total", "method" => "passkey_sign_in", "outcome" => "success")
+            .increment(1);
+        let kind = if result.backup_eligible() {
+            "swk"
+        } else {
+            "hwk"
+        };
+        let detail = format!("passkey sign-in ({})", row.name);
+        self.opened(&user, client, &format!("{kind} mfa"), Some(&detail))
+            .await
     }
 }

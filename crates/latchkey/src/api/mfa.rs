@@ -14,7 +14,7 @@ use super::problem::{ApiResult, Json, Path, Problem};
 use super::{Auth, Client};
 use crate::core::error::{CoreError, Reason};
 use crate::core::model::UserId;
-use crate::core::service::{MfaChallenge, MfaStatus, PasskeyInfo};
+use crate::core::service::{MfaChallenge, MfaStatus};
 use crate::http::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,10 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_totp))
         .routes(routes!(regenerate_recovery_codes))
         .routes(routes!(user_mfa, reset_user_mfa))
-        .routes(routes!(list_passkeys, begin_passkey))
-        .routes(routes!(finish_passkey))
-        .routes(routes!(rename_passkey, remove_passkey))
-        .routes(routes!(passkey_challenge))
 }
 
 /// A login that waits for its second factor: no session is open yet.
@@ -293,177 +289,4 @@ async fn reset_user_mfa(
 ) -> ApiResult<StatusCode> {
     st.svc.admin(&p)?.reset_user_mfa(UserId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A registered passkey.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PasskeyDto {
-    pub id: String,
-    pub name: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-}
-
-impl From<PasskeyInfo> for PasskeyDto {
-    fn from(k: PasskeyInfo) -> Self {
-        PasskeyDto {
-            id: k.id,
-            name: k.name,
-            created_at: k.created_at.to_rfc3339(),
-            last_used_at: k.last_used_at.map(|t| t.to_rfc3339()),
-        }
-    }
-}
-
-/// The caller's passkeys, oldest first.
-#[utoipa::path(get, path = "/v1/me/mfa/passkeys", tag = "me", security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The caller's passkeys", body = [PasskeyDto]),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn list_passkeys(
-    State(st): State<AppState>,
-    Auth(p): Auth,
-) -> ApiResult<Json<Vec<PasskeyDto>>> {
-    let keys = st.svc.my_passkeys(&p).await?;
-    Ok(Json(keys.into_iter().map(PasskeyDto::from).collect()))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasskeyNameRequest {
-    /// 1 to 64 characters, no control characters ("Work laptop", "YubiKey 5C").
-    pub name: String,
-}
-
-/// Begin registering a passkey: the options to hand to `navigator.credentials.create()`
-/// (`{"publicKey": …}`), good for five minutes. User verification is required. Needs a
-/// session opened in the last five minutes.
-#[utoipa::path(post, path = "/v1/me/mfa/passkeys", tag = "me", security(("bearer" = [])),
-    request_body = PasskeyNameRequest,
-    responses(
-        (status = 200, description = "Creation options (WebAuthn `CredentialCreationOptions`, binary fields base64url)", body = Object),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The session is older than five minutes: log in again", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Passkeys are unavailable: the public URL is not a domain name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn begin_passkey(
-    State(st): State<AppState>,
-    Auth(p): Auth,
-    Json(req): Json<PasskeyNameRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(st.svc.begin_passkey(&p, &req.name).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasskeyCredentialRequest {
-    /// What `navigator.credentials.create()` answered (binary fields base64url), as
-    /// `PublicKeyCredential.toJSON()` gives it.
-    #[schema(value_type = Object)]
-    pub credential: serde_json::Value,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PasskeyAddedDto {
-    pub passkey: PasskeyDto,
-    /// Ten single-use codes, with the first second factor only: shown this once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recovery_codes: Option<Vec<String>>,
-    /// The caller's other sessions, ended.
-    pub sessions_ended: u64,
-}
-
-/// Finish registering the passkey begun with `POST /v1/me/mfa/passkeys`; the caller's other
-/// sessions end.
-#[utoipa::path(post, path = "/v1/me/mfa/passkeys/finish", tag = "me", security(("bearer" = [])),
-    request_body = PasskeyCredentialRequest,
-    responses(
-        (status = 201, description = "Registered", body = PasskeyAddedDto),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The session is older than five minutes: log in again", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No registration under way (or it expired), or the passkey is registered already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a registration response, or it did not verify", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn finish_passkey(
-    State(st): State<AppState>,
-    Auth(p): Auth,
-    Json(req): Json<PasskeyCredentialRequest>,
-) -> ApiResult<(StatusCode, Json<PasskeyAddedDto>)> {
-    let added = st
-        .svc
-        .finish_passkey(&p, &req.credential.to_string())
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(PasskeyAddedDto {
-            passkey: added.passkey.into(),
-            recovery_codes: added.recovery_codes,
-            sessions_ended: added.sessions_ended,
-        }),
-    ))
-}
-
-/// Rename one of the caller's passkeys.
-#[utoipa::path(patch, path = "/v1/me/mfa/passkeys/{id}", tag = "me", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Passkey id")),
-    request_body = PasskeyNameRequest,
-    responses(
-        (status = 200, description = "Renamed", body = PasskeyDto),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such passkey of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn rename_passkey(
-    State(st): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-    Json(req): Json<PasskeyNameRequest>,
-) -> ApiResult<Json<PasskeyDto>> {
-    Ok(Json(
-        st.svc.rename_passkey(&p, &id, &req.name).await?.into(),
-    ))
-}
-
-/// Remove one of the caller's passkeys (and the recovery codes with the last factor); the
-/// caller's other sessions end. Needs a session opened in the last five minutes.
-#[utoipa::path(delete, path = "/v1/me/mfa/passkeys/{id}", tag = "me", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Passkey id")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The session is older than five minutes: log in again", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such passkey of the caller", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn remove_passkey(
-    State(st): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    st.svc.remove_passkey(&p, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MfaTokenRequest {
-    pub mfa_token: String,
-}
-
-/// The options for `navigator.credentials.get()` that complete a login waiting for its
-/// second factor with a passkey (`{"publicKey": …}`); answer them at `/v1/auth/mfa` with
-/// `method` `webauthn` and the `credential`.
-#[utoipa::path(post, path = "/v1/auth/mfa/webauthn", tag = "auth", request_body = MfaTokenRequest,
-    responses(
-        (status = 200, description = "Request options (WebAuthn `CredentialRequestOptions`, binary fields base64url)", body = Object),
-        (status = 401, description = "An invalid, expired, used or spent mfa_token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The account has no passkey, or passkeys are unavailable here", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn passkey_challenge(
-    State(st): State<AppState>,
-    Json(req): Json<MfaTokenRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(st.svc.passkey_challenge(&req.mfa_token).await?))
 }

@@ -11,6 +11,7 @@ mod mfa;
 mod oauth;
 mod ops;
 mod orgs;
+mod passkeys;
 pub mod problem;
 mod roles;
 mod transfer;
@@ -73,6 +74,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(mfa::router())
+        .merge(passkeys::router())
         .merge(users::router())
         .merge(transfer::router())
         .merge(roles::router())

@@ -113,6 +113,11 @@ async fn render(
             identifier: &identifier.chars().take(256).collect::<String>(),
             error,
             client_name: client_name.as_deref(),
+            passkey_options: st
+                .svc
+                .passkeys_available()
+                .then_some(url(st, "/v1/auth/passkey/options"))
+                .as_deref(),
         }),
         redirect,
         cookies,
@@ -171,8 +176,16 @@ pub(super) async fn post_login(
     };
     let mfa_token = field(&fields, "mfa_token").filter(|t| !t.is_empty());
     let mut offers_passkey = field(&fields, "passkey") == Some("1");
-    let outcome = match mfa_token {
-        Some(token) => {
+    let passkey_token = field(&fields, "passkey_token").filter(|t| !t.is_empty());
+    let outcome = match (mfa_token, passkey_token) {
+        (None, Some(token)) => {
+            let credential = field(&fields, "credential").unwrap_or("");
+            st.svc
+                .sign_in_passkey(token, credential, &info)
+                .await
+                .map(SignIn::Done)
+        }
+        (Some(token), _) => {
             let credential = field(&fields, "credential").filter(|c| !c.is_empty());
             let code = credential.or(field(&fields, "code")).unwrap_or("");
             // A passkey's answer; else six digits are the app's, anything else a recovery code.
@@ -189,7 +202,7 @@ pub(super) async fn post_login(
                 .await
                 .map(SignIn::Done)
         }
-        None => st.svc.sign_in(identifier, password, &info).await,
+        (None, None) => st.svc.sign_in(identifier, password, &info).await,
     };
     match outcome {
         Ok(SignIn::SecondFactor(c)) => {
@@ -284,6 +297,21 @@ pub(super) async fn post_login(
                 Ok(step) => follow(&st, step, &q, &cookies),
                 Err(e) => unavailable(&st, e),
             }
+        }
+        Err(CoreError::InvalidCredentials) if passkey_token.is_some() => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                "",
+                Some("The passkey did not sign you in. Try again, or use your password."),
+                StatusCode::UNAUTHORIZED,
+                &cookies,
+                None,
+                false,
+            )
+            .await
         }
         Err(CoreError::InvalidCredentials | CoreError::Invalid { .. }) => {
             render(

@@ -1,7 +1,7 @@
 // Latchkey's passkey buttons, the hosted pages' only script. On the sign-in code step, "Use a
 // passkey" asks for this sign-in's options, lets the browser's passkey answer, and posts the
-// answer with the form; on the account page, "Add a passkey" does the same for a
-// registration. The server checks everything; this only carries the ceremony.
+// answer with the form; "Sign in with a passkey" does the same without a password; on the
+// account page, "Add a passkey" does it for a registration. The server checks everything; this only carries the ceremony.
 (() => {
   'use strict'
   const say = (msg) => {
@@ -30,6 +30,26 @@
         form.submit()
       } catch (e) {
         say('The passkey did not answer. Try again, or enter a code.')
+      }
+    })
+  }
+
+  const signIn = document.getElementById('passkey-sign-in')
+  if (signIn) {
+    signIn.addEventListener('click', async () => {
+      if (!supported()) return say('This browser cannot use passkeys. Sign in with your password.')
+      const form = signIn.closest('form')
+      try {
+        const r = await fetch(signIn.dataset.options, { method: 'POST', credentials: 'same-origin' })
+        const body = await r.json()
+        if (!r.ok) return say(body.detail || 'Passkeys cannot be used here. Sign in with your password.')
+        const options = PublicKeyCredential.parseRequestOptionsFromJSON(body.options.publicKey)
+        const credential = await navigator.credentials.get({ publicKey: options })
+        form.elements.passkey_token.value = body.passkey_token
+        form.elements.credential.value = JSON.stringify(credential.toJSON())
+        form.submit()
+      } catch (e) {
+        say('The passkey did not answer. Try again, or sign in with your password.')
       }
     })
   }

@@ -37,6 +37,8 @@ pub struct LoginForm<'a> {
     pub error: Option<&'a str>,
     /// Continuing to this application, when signing in for one.
     pub client_name: Option<&'a str>,
+    /// Where the passkey sign-in options come from, where passkeys work.
+    pub passkey_options: Option<&'a str>,
 }
 
 pub fn login(f: &LoginForm<'_>) -> Markup {
@@ -64,6 +66,19 @@ pub fn login(f: &LoginForm<'_>) -> Markup {
                     autocomplete="current-password" required autofocus[f.error.is_some()]
                     aria-describedby=[described] aria-invalid=[invalid];
                 button type="submit" { "Sign in" }
+            }
+            @if let Some(options) = f.passkey_options {
+                form method="post" action=(f.action) id="passkey-sign-in-form" {
+                    input type="hidden" name="csrf" value=(f.csrf);
+                    input type="hidden" name="request" value=(f.request);
+                    input type="hidden" name="passkey_token" value="";
+                    input type="hidden" name="credential" value="";
+                    p id="passkey-error" class="error" role="alert" hidden {}
+                    button type="button" id="passkey-sign-in" class="secondary" data-options=(options) {
+                        "Sign in with a passkey"
+                    }
+                }
+                script src="/assets/passkey.js" defer {}
             }
         },
     )

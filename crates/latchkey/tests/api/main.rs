@@ -14,6 +14,8 @@ mod input;
 mod instances;
 mod layers;
 mod mfa;
+mod mfa_pages;
+mod mfa_policy;
 mod oauth;
 mod oidc;
 mod ops;

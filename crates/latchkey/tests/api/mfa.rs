@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::dual;
 use crate::helpers::*;
 
-fn unix() -> u64 {
+pub(crate) fn unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -18,7 +18,7 @@ fn unix() -> u64 {
 }
 
 /// RFC 4648 base32, as the secret is shown (unpadded).
-fn base32(s: &str) -> Vec<u8> {
+pub(crate) fn base32(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in s.bytes().filter(|c| *c != b'=') {
@@ -45,7 +45,7 @@ pub fn code(secret: &str, step: u64) -> String {
 
 /// Waits (at most ten seconds) until the current 30-second step has at least 15 seconds
 /// left, so a test's codes all fall in one step.
-async fn settle() -> u64 {
+pub(crate) async fn settle() -> u64 {
     let into = unix() % 30;
     if into > 15 {
         tokio::time::sleep(std::time::Duration::from_secs(30 - into + 1)).await;
@@ -97,7 +97,7 @@ pub async fn mfa_token(app: &TestApp, user: &str) -> String {
     r.body["mfa_token"].as_str().unwrap().to_owned()
 }
 
-async fn second(app: &TestApp, token: &str, method: &str, code: &str) -> Reply {
+pub(crate) async fn second(app: &TestApp, token: &str, method: &str, code: &str) -> Reply {
     app.call(
         "POST",
         "/v1/auth/mfa",
@@ -107,7 +107,7 @@ async fn second(app: &TestApp, token: &str, method: &str, code: &str) -> Reply {
     .await
 }
 
-async fn sessions_of(app: &TestApp, token: &str) -> usize {
+pub(crate) async fn sessions_of(app: &TestApp, token: &str) -> usize {
     let r = app.get("/v1/me/sessions", token).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body
@@ -115,7 +115,7 @@ async fn sessions_of(app: &TestApp, token: &str) -> usize {
         .map_or_else(|| r.body["items"].as_array().unwrap().len(), |a| a.len())
 }
 
-async fn audit(app: &TestApp, action: &str) -> Vec<Value> {
+pub(crate) async fn audit(app: &TestApp, action: &str) -> Vec<Value> {
     let r = app
         .get(
             &format!("/v1/audit?action={action}&per_page=100"),
@@ -518,163 +518,6 @@ dual!(an_admin_sees_and_resets_a_users_factors, |app| {
     assert_eq!(reset[0]["target_id"], uid.to_string());
 });
 
-/// Each dialect that has a login: its path, its body for `user`, and where its error
-/// message is.
-fn dialect_logins(user: &str) -> Vec<(String, Value, &'static str)> {
-    let email = format!("{user}@example.com");
-    vec![
-        (
-            TestApp::at("org-users", "/users/login"),
-            json!({"username": user, "password": "password-123"}),
-            "message",
-        ),
-        (
-            TestApp::at("citizen-portal", "/auth/login"),
-            json!({"emailOrUsername": user, "password": "password-123"}),
-            "message",
-        ),
-        (
-            TestApp::at("auth-admin", "/auth/login"),
-            json!({"username": user, "password": "password-123"}),
-            "message",
-        ),
-        (
-            TestApp::at("user-profiles", "/login"),
-            json!({"email": email, "password": "password-123"}),
-            "error",
-        ),
-    ]
-}
-
-dual!(every_dialect_refuses_a_user_with_a_second_factor, |app| {
-    app.create_user("fay", &[]).await;
-    // Before enrollment every dialect logs the user in.
-    for (path, body, _) in dialect_logins("fay") {
-        let r = app.call("POST", &path, None, Some(body)).await;
-        assert!(r.status.is_success(), "{path}: {}", r.text);
-    }
-    let t = app.token_of("fay").await;
-    enroll(&app, &t).await;
-    for (path, body, field) in dialect_logins("fay") {
-        let r = app.call("POST", &path, None, Some(body)).await;
-        assert_eq!(r.status, 401, "{path}: {}", r.text);
-        assert!(r.content_type().starts_with("application/json"), "{path}");
-        let message = r.body[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("{path}: {}", r.text));
-        assert!(
-            message.contains("second factor is required"),
-            "{path}: {message}"
-        );
-        assert!(
-            !r.text.contains("token\":\""),
-            "{path}: no token: {}",
-            r.text
-        );
-        if path.contains("org-users") || path.contains("citizen-portal") {
-            assert_eq!(r.body["statusCode"], 401, "{path}");
-            assert_eq!(r.body["error"], "Unauthorized", "{path}");
-        }
-    }
-    // A wrong password still says only that.
-    let r = app
-        .call(
-            "POST",
-            &TestApp::at("auth-admin", "/auth/login"),
-            None,
-            Some(json!({"username": "fay", "password": "wrong-password"})),
-        )
-        .await;
-    assert_eq!(r.body["message"], "invalid credentials");
-    let refused = audit(&app, "login").await;
-    let n = refused
-        .iter()
-        .filter(|e| {
-            e["outcome"] == "failure"
-                && e["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("second factor required"))
-        })
-        .count();
-    assert_eq!(n, 4, "{refused:?}");
-});
-
-async fn dialects_may_be_allowed_the_password_alone(backend: Backend) {
-    let cfg = latchkey::core::CoreConfig {
-        dialect_mfa_allow: true,
-        ..test_config()
-    };
-    let Some(app) = TestApp::spawn_with(backend, cfg).await else {
-        return;
-    };
-    app.create_user("gus", &[]).await;
-    let t = app.token_of("gus").await;
-    enroll(&app, &t).await;
-    for (path, body, _) in dialect_logins("gus") {
-        let r = app.call("POST", &path, None, Some(body)).await;
-        assert!(r.status.is_success(), "{path}: {}", r.text);
-    }
-    // The native API still asks for the factor.
-    mfa_token(&app, "gus").await;
-    let skipped = audit(&app, "login")
-        .await
-        .into_iter()
-        .filter(|e| {
-            e["outcome"] == "success"
-                && e["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("second factor skipped"))
-        })
-        .count();
-    assert_eq!(skipped, 4);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dialects_may_be_allowed_the_password_alone_on_sqlite() {
-    dialects_may_be_allowed_the_password_alone(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dialects_may_be_allowed_the_password_alone_on_postgres() {
-    dialects_may_be_allowed_the_password_alone(Backend::Postgres).await;
-}
-
-async fn secrets_are_sealed_with_the_key_encryption_key(backend: Backend) {
-    let cfg = latchkey::core::CoreConfig {
-        key_encryption_key: Some(latchkey::core::seal::KeyEncryptionKey([9; 32])),
-        ..test_config()
-    };
-    let Some(app) = TestApp::spawn_with(backend, cfg).await else {
-        return;
-    };
-    let uid = app.create_user("hal", &[]).await;
-    let t = app.token_of("hal").await;
-    let e = enroll(&app, &t).await;
-    let stored = app
-        .inst
-        .store
-        .mfa_record(latchkey::core::model::UserId(uid))
-        .await
-        .unwrap();
-    let secret = stored.totp.unwrap().secret;
-    assert!(secret.starts_with("aead:v1:"), "{secret}");
-    assert!(!secret.contains(&e.secret));
-    assert!(stored.recovery_codes.iter().all(|d| d.len() == 64));
-    let m = mfa_token(&app, "hal").await;
-    let r = second(&app, &m, "totp", &code(&e.secret, e.step + 1)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn totp_secrets_are_sealed_at_rest_on_sqlite() {
-    secrets_are_sealed_with_the_key_encryption_key(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn totp_secrets_are_sealed_at_rest_on_postgres() {
-    secrets_are_sealed_with_the_key_encryption_key(Backend::Postgres).await;
-}
-
 dual!(the_cli_resets_a_users_factors, |app| {
     let uid = app.create_user("jo", &[]).await;
     let t = app.token_of("jo").await;
@@ -712,259 +555,4 @@ dual!(the_cli_resets_a_users_factors, |app| {
         err.contains("not found") || err.contains("no user"),
         "{err}"
     );
-});
-
-async fn a_role_can_require_a_second_factor(backend: Backend) {
-    let cfg = latchkey::core::CoreConfig {
-        mfa_required_roles: vec!["auditor".into()],
-        ..test_config()
-    };
-    let Some(app) = TestApp::spawn_with(backend, cfg).await else {
-        return;
-    };
-    let uid = app.create_user("kim", &["auditor"]).await;
-    app.create_user("lee", &[]).await;
-    // Someone without the role is not concerned.
-    let lee = app.login_ok("lee", "password-123").await;
-    assert!(lee.get("mfa_enrollment_required").is_none(), "{lee}");
-    let kim = app.login_ok("kim", "password-123").await;
-    assert_eq!(kim["mfa_enrollment_required"], true, "{kim}");
-    let t = kim["access_token"].as_str().unwrap().to_owned();
-    // Enrollment routes only.
-    assert_eq!(app.get("/v1/me", &t).await.status, 200);
-    assert_eq!(app.get("/v1/me/mfa", &t).await.status, 200);
-    app.get("/v1/me/sessions", &t)
-        .await
-        .assert_problem(403, "mfa-enrollment-required");
-    app.call(
-        "PATCH",
-        "/v1/me",
-        Some(&t),
-        Some(json!({"first_name": "K"})),
-    )
-    .await
-    .assert_problem(403, "mfa-enrollment-required");
-    app.get("/v1/users", &t)
-        .await
-        .assert_problem(403, "mfa-enrollment-required");
-    // No dialect takes the token, and no dialect login opens a session for them.
-    let r = app.get(&TestApp::at("auth-admin", "/auth/users"), &t).await;
-    assert_eq!(r.status, 401, "{}", r.text);
-    for (path, body, field) in dialect_logins("kim") {
-        let r = app.call("POST", &path, None, Some(body)).await;
-        assert_eq!(r.status, 401, "{path}: {}", r.text);
-        assert!(
-            r.body[field].as_str().unwrap().contains("second factor"),
-            "{path}"
-        );
-    }
-    assert_eq!(
-        app.get(&format!("/v1/users/{uid}"), &app.admin).await.body["mfa_enabled"],
-        false
-    );
-    // No application gets them either: the authorization endpoint says what to do.
-    {
-        use crate::oidc::{authorize_url, location, register, sign_in, Browser};
-        let rp = register(&app, json!({"first_party": true})).await;
-        let mut b = Browser::new(&app);
-        let r = b.get(&app, &authorize_url(&app, &rp, &[])).await;
-        let r = sign_in(&app, &mut b, &location(&r), "kim").await;
-        assert_eq!(r.status, 400, "{}", r.text);
-        assert!(
-            r.text.contains("requires two-step verification"),
-            "{}",
-            r.text
-        );
-    }
-    // Once the factor is confirmed, the same session goes everywhere, and logins ask for it.
-    enroll(&app, &t).await;
-    assert_eq!(app.get("/v1/me/sessions", &t).await.status, 200);
-    assert_eq!(
-        app.get(&format!("/v1/users/{uid}"), &app.admin).await.body["mfa_enabled"],
-        true
-    );
-    mfa_token(&app, "kim").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_role_can_require_a_second_factor_on_sqlite() {
-    a_role_can_require_a_second_factor(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_role_can_require_a_second_factor_on_postgres() {
-    a_role_can_require_a_second_factor(Backend::Postgres).await;
-}
-
-/// Posts a step of the account page rendered as `page`, with `extra` fields.
-async fn account_step(
-    app: &TestApp,
-    b: &mut crate::oidc::Browser,
-    page: &str,
-    step: &str,
-    extra: &[(&str, &str)],
-) -> Reply {
-    use crate::oidc::{action, hidden};
-    // The page has one form per step; any of them carries the CSRF token.
-    let csrf = hidden(page, "csrf");
-    let mut form = vec![("csrf", csrf.as_str()), ("step", step)];
-    form.extend_from_slice(extra);
-    let to = action(page);
-    b.post(app, &to, &form).await
-}
-
-dual!(the_account_page_sets_up_and_turns_off_the_app, |app| {
-    use crate::oidc::{hidden, location, Browser};
-    let uid = app.create_user("max", &[]).await;
-    let mut b = Browser::new(&app);
-    // Signed out: to the sign-in page, and back here afterwards.
-    let r = b.get(&app, &app.url("/account")).await;
-    assert_eq!(r.status, 303);
-    let login = location(&r);
-    assert!(login.contains("/login?return=account"), "{login}");
-    let page = b.get(&app, &login).await;
-    let form = [
-        ("csrf", hidden(&page.text, "csrf")),
-        ("request", hidden(&page.text, "request")),
-        ("identifier", "max".to_owned()),
-        ("password", "password-123".to_owned()),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = b.post(&app, &crate::oidc::action(&page.text), &form).await;
-    assert!(location(&r).ends_with("/account"), "{}", r.text);
-    let page = b.get(&app, &app.url("/account")).await;
-    assert_eq!(page.status, 200, "{}", page.text);
-    assert!(
-        page.text
-            .contains("Two-step verification is <strong>off</strong>"),
-        "{}",
-        page.text
-    );
-    // A post without the form's token changes nothing.
-    let forged = b
-        .post(
-            &app,
-            &app.url("/account"),
-            &[("csrf", "x"), ("step", "begin")],
-        )
-        .await;
-    assert_eq!(forged.status, 403, "{}", forged.text);
-    assert_eq!(
-        app.get(&format!("/v1/users/{uid}/mfa"), &app.admin)
-            .await
-            .body["totp_pending"],
-        false
-    );
-    let step = settle().await;
-    let setup = account_step(&app, &mut b, &page.text, "begin", &[]).await;
-    assert_eq!(setup.status, 200, "{}", setup.text);
-    assert!(setup.text.contains("<svg"), "{}", setup.text);
-    let secret = hidden(&setup.text, "secret");
-    assert!(setup
-        .text
-        .contains(&format!("<code id=\"secret\">{secret}</code>")));
-    let wrong = account_step(
-        &app,
-        &mut b,
-        &setup.text,
-        "confirm",
-        &[("secret", &secret), ("code", &code(&secret, step + 3))],
-    )
-    .await;
-    assert_eq!(wrong.status, 401, "{}", wrong.text);
-    assert!(
-        wrong.text.contains("That code is not right"),
-        "{}",
-        wrong.text
-    );
-    assert!(wrong.text.contains("<svg"), "the QR code is shown again");
-    let ok = account_step(
-        &app,
-        &mut b,
-        &wrong.text,
-        "confirm",
-        &[("secret", &secret), ("code", &code(&secret, step))],
-    )
-    .await;
-    assert_eq!(ok.status, 200, "{}", ok.text);
-    let codes = ok.text.matches("<li><code>").count();
-    assert_eq!(codes, 10, "{}", ok.text);
-    assert_eq!(
-        app.get(&format!("/v1/users/{uid}/mfa"), &app.admin)
-            .await
-            .body["enabled"],
-        true
-    );
-    let page = b.get(&app, &app.url("/account")).await;
-    assert!(
-        page.text.contains("10 recovery codes left"),
-        "{}",
-        page.text
-    );
-    // An old sign-in must be renewed first; the page says so and changes nothing.
-    app.sql(&format!(
-        "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {uid}"
-    ))
-    .await;
-    let r = account_step(&app, &mut b, &page.text, "remove", &[]).await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    assert!(r.text.contains("sign in again"), "{}", r.text);
-    assert!(
-        r.text.contains("return=account&amp;prompt=login"),
-        "{}",
-        r.text
-    );
-    assert_eq!(
-        app.get(&format!("/v1/users/{uid}/mfa"), &app.admin)
-            .await
-            .body["enabled"],
-        true
-    );
-    // Signing in again asks for the code, then comes back here.
-    let again = b
-        .get(&app, &app.url("/login?return=account&prompt=login"))
-        .await;
-    let form = [
-        ("csrf", hidden(&again.text, "csrf")),
-        ("request", hidden(&again.text, "request")),
-        ("identifier", "max".to_owned()),
-        ("password", "password-123".to_owned()),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let step2 = b.post(&app, &crate::oidc::action(&again.text), &form).await;
-    assert!(step2.text.contains("Authentication code"), "{}", step2.text);
-    let form = [
-        ("csrf", hidden(&step2.text, "csrf")),
-        ("request", hidden(&step2.text, "request")),
-        ("mfa_token", hidden(&step2.text, "mfa_token")),
-        ("code", code(&secret, step + 1)),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let back = b.post(&app, &crate::oidc::action(&step2.text), &form).await;
-    assert!(location(&back).ends_with("/account"), "{}", back.text);
-    let page = b.get(&app, &app.url("/account")).await;
-    let fresh = account_step(&app, &mut b, &page.text, "regenerate", &[]).await;
-    assert_eq!(
-        fresh.text.matches("<li><code>").count(),
-        10,
-        "{}",
-        fresh.text
-    );
-    let off = account_step(&app, &mut b, &page.text, "remove", &[]).await;
-    assert_eq!(off.status, 200, "{}", off.text);
-    assert!(
-        off.text.contains("The authenticator app is removed."),
-        "{}",
-        off.text
-    );
-    assert_eq!(
-        app.get(&format!("/v1/users/{uid}/mfa"), &app.admin)
-            .await
-            .body["enabled"],
-        false
-    );
-    let nothing = account_step(&app, &mut b, &off.text, "remove", &[]).await;
-    assert_eq!(nothing.status, 409, "{}", nothing.text);
-    let unknown = account_step(&app, &mut b, &off.text, "launch", &[]).await;
-    assert_eq!(unknown.status, 409, "{}", unknown.text);
 });

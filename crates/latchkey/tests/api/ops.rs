@@ -110,6 +110,8 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/me/mfa/passkeys/{id}", "patch"),
         ("/v1/me/mfa/passkeys/{id}", "delete"),
         ("/v1/auth/mfa/webauthn", "post"),
+        ("/v1/auth/passkey/options", "post"),
+        ("/v1/auth/passkey", "post"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {

@@ -457,3 +457,82 @@ dual!(an_admin_reset_removes_passkeys_too, |app| {
     assert_eq!(s.body["enabled"], false);
     assert!(app.login_ok("rue", "password-123").await["access_token"].is_string());
 });
+
+dual!(passwordless_sign_in_refuses_what_it_cannot_verify, |app| {
+    app.create_user("sam", &[]).await;
+    let t = app.token_of("sam").await;
+    // Registrations ask for a discoverable passkey where the authenticator can make one.
+    let r = app
+        .call(
+            "POST",
+            "/v1/me/mfa/passkeys",
+            Some(&t),
+            Some(json!({"name": "k"})),
+        )
+        .await;
+    assert_eq!(
+        r.body["publicKey"]["authenticatorSelection"]["residentKey"], "preferred",
+        "{}",
+        r.text
+    );
+    let mut key = soft();
+    assert_eq!(register(&app, &t, &mut key, "k").await.status, 201);
+    let begin = || app.call("POST", "/v1/auth/passkey/options", None, None);
+    let o = begin().await;
+    assert_eq!(o.status, 200, "{}", o.text);
+    let token = o.body["passkey_token"].as_str().unwrap().to_owned();
+    let pk = &o.body["options"]["publicKey"];
+    assert_eq!(pk["userVerification"], "required");
+    assert_eq!(pk["rpId"], "localhost");
+    assert!(
+        pk["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{}",
+        o.text
+    );
+    let finish = |token: String, credential: Value| {
+        app.call(
+            "POST",
+            "/v1/auth/passkey",
+            None,
+            Some(json!({"passkey_token": token, "credential": credential})),
+        )
+    };
+    finish(token.clone(), json!({"id": "x"}))
+        .await
+        .assert_problem(401, "invalid-credentials");
+    finish("forged".into(), json!({"id": "x"}))
+        .await
+        .assert_problem(401, "invalid-credentials");
+    app.call(
+        "POST",
+        "/v1/auth/passkey",
+        None,
+        Some(json!({"passkey_token": token})),
+    )
+    .await
+    .assert_problem(422, "invalid-field");
+    // A passkey that is not discoverable answers with no user handle: nobody to sign in.
+    let options: RequestChallengeResponse =
+        serde_json::from_value(o.body["options"].clone()).unwrap();
+    if let Ok(answer) = key.do_authentication(origin(&app), options) {
+        finish(token.clone(), serde_json::to_value(answer).unwrap())
+            .await
+            .assert_problem(401, "invalid-credentials");
+    }
+    // Spent by that attempt, or by none: either way it cannot be used twice.
+    finish(token, json!({"id": "x"}))
+        .await
+        .assert_problem(401, "invalid-credentials");
+    let audit = app
+        .get("/v1/audit?action=login&outcome=failure", &app.admin)
+        .await;
+    assert!(audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["detail"] == "passkey sign-in: not recognised"));
+    // Nothing of that signed anyone in or changed the user's factors.
+    assert_eq!(app.get("/v1/me/mfa", &t).await.body["passkeys"], 1);
+});
