@@ -7,12 +7,9 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
-import { mkdirSync } from 'node:fs'
-import { chromium } from 'playwright-core'
 import { ADMIN_PASSWORD, freePort, startLatchkey } from './server.mjs'
+import { SHOTS, launchChromium } from './browser.mjs'
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
-const SHOTS = new URL('../target/browser/', import.meta.url).pathname
 let lk, browser, front, frontOrigin, stranger, strangerOrigin
 
 // The front-end: logs in, reads the profile and changes it, each with credentials included.
@@ -63,13 +60,8 @@ before(async () => {
   lk = await startLatchkey(['--cors-origin', frontOrigin])
   front = await serve(fp, page(lk.base))
   stranger = await serve(sp, page(lk.base))
-  mkdirSync(SHOTS, { recursive: true })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
+
 })
 
 after(async () => {

@@ -7,15 +7,11 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:http'
-import { mkdirSync } from 'node:fs'
-import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { chromium } from 'playwright-core'
-import { freePort, startLatchkey } from './server.mjs'
+import { createHmac } from 'node:crypto'
+import { startLatchkey } from './server.mjs'
+import { SHOTS, authorizeUrl, exchangeCode, launchChromium, startRp, watch } from './browser.mjs'
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
-const SHOTS = new URL('../target/browser/', import.meta.url).pathname
-let lk, browser, rp, rpOrigin, client
+let lk, browser, rp, client
 
 function base32(s) {
   const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
@@ -45,32 +41,15 @@ function totp(secret, step) {
 
 const step = () => Math.floor(Date.now() / 1000 / 30)
 
-function serve(port) {
-  const s = createServer((req, res) => {
-    const u = new URL(req.url, rpOrigin)
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-    res.end(`<!doctype html><meta charset="utf-8"><title>${u.pathname}</title><h1 id="where">${u.pathname}</h1><pre id="q">${JSON.stringify(Object.fromEntries(u.searchParams))}</pre>`)
-  })
-  return new Promise((resolve) => s.listen(port, '127.0.0.1', () => resolve(s)))
-}
-
 before(async () => {
-  const port = await freePort()
-  rpOrigin = `http://127.0.0.1:${port}`
-  rp = await serve(port)
+  rp = await startRp()
   lk = await startLatchkey()
   let r = await lk.json('POST', '/v1/users', { username: 'grace', email: 'grace@example.com', password: 'grace-password-1' }, lk.admin)
   assert.equal(r.status, 201, JSON.stringify(r.body))
-  r = await lk.json('POST', '/v1/clients', { name: 'Team Wiki', first_party: true, redirect_uris: [`${rpOrigin}/cb`] }, lk.admin)
+  r = await lk.json('POST', '/v1/clients', { name: 'Team Wiki', first_party: true, redirect_uris: [`${rp.origin}/cb`] }, lk.admin)
   assert.equal(r.status, 201, JSON.stringify(r.body))
   client = r.body
-  mkdirSync(SHOTS, { recursive: true })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 })
 
 after(async () => {
@@ -78,13 +57,6 @@ after(async () => {
   rp?.close()
   lk?.stop()
 })
-
-function watch(tab) {
-  const problems = []
-  tab.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
-  tab.on('pageerror', (e) => problems.push(String(e)))
-  return problems
-}
 
 test('set up an authenticator app on the account page, then sign in with its code', async () => {
   // Codes of one 30-second step at most a few seconds old, so the next step's is not yet due.
@@ -129,10 +101,8 @@ test('set up an authenticator app on the account page, then sign in with its cod
   await tab.waitForLoadState()
 
   // An application asks for a sign-in: the password, then the code.
-  const verifier = randomBytes(32).toString('base64url')
-  const challenge = createHash('sha256').update(verifier).digest('base64url')
-  const q = new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: `${rpOrigin}/cb`, scope: 'openid', state: 'st-7', nonce: 'n-7', code_challenge: challenge, code_challenge_method: 'S256' })
-  await tab.goto(`${lk.base}/oauth/authorize?${q}`)
+  const { url, verifier } = authorizeUrl(lk.base, client, rp, { state: 'st-7', nonce: 'n-7' })
+  await tab.goto(url)
   await tab.getByLabel('Username or email').fill('grace')
   await tab.getByLabel('Password').fill('grace-password-1')
   await tab.getByRole('button', { name: 'Sign in', exact: true }).click()
@@ -146,16 +116,12 @@ test('set up an authenticator app on the account page, then sign in with its cod
   assert.equal(await tab.getByRole('alert').textContent(), 'That code is not right. 4 attempts left.')
   await tab.getByLabel('Authentication code').fill(totp(secret, now + 1))
   await tab.getByRole('button', { name: 'Verify' }).click()
-  await tab.waitForURL(`${rpOrigin}/cb?**`)
+  await tab.waitForURL(`${rp.origin}/cb?**`)
   const back = JSON.parse(await tab.textContent('#q'))
   assert.equal(back.state, 'st-7')
-  const t = await fetch(`${lk.base}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64') },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code: back.code, redirect_uri: `${rpOrigin}/cb`, code_verifier: verifier }),
-  })
+  const t = await exchangeCode(lk, client, rp, back.code, verifier)
   assert.equal(t.status, 200)
-  const id = JSON.parse(Buffer.from((await t.json()).id_token.split('.')[1], 'base64url'))
+  const id = t.claims
   assert.deepEqual(id.amr, ['pwd', 'otp'])
   assert.equal(id.acr, 'urn:latchkey:acr:mfa')
   assert.deepEqual(problems, [], 'no policy violation or script error')

@@ -7,43 +7,22 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:http'
-import { mkdirSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
-import { chromium } from 'playwright-core'
-import { freePort, startLatchkey } from './server.mjs'
+import { startLatchkey } from './server.mjs'
+import { SHOTS, launchChromium, startRp, watch } from './browser.mjs'
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
-const SHOTS = new URL('../target/browser/', import.meta.url).pathname
 let lk, browser, rp, rpOrigin, client
 
-// The application: its callback and signed-out pages show what they received.
-function serve(port) {
-  const s = createServer((req, res) => {
-    const u = new URL(req.url, rpOrigin)
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-    res.end(`<!doctype html><meta charset="utf-8"><title>${u.pathname}</title><h1 id="where">${u.pathname}</h1><pre id="q">${JSON.stringify(Object.fromEntries(u.searchParams))}</pre>`)
-  })
-  return new Promise((resolve) => s.listen(port, '127.0.0.1', () => resolve(s)))
-}
-
 before(async () => {
-  const port = await freePort()
-  rpOrigin = `http://127.0.0.1:${port}`
-  rp = await serve(port)
+  rp = await startRp()
+  rpOrigin = rp.origin
   lk = await startLatchkey()
   let r = await lk.json('POST', '/v1/users', { username: 'linus', email: 'linus@example.com', password: 'linus-password-1', first_name: 'Linus' }, lk.admin)
   assert.equal(r.status, 201, JSON.stringify(r.body))
   r = await lk.json('POST', '/v1/clients', { name: 'Team Wiki', redirect_uris: [`${rpOrigin}/cb`], post_logout_redirect_uris: [`${rpOrigin}/bye`] }, lk.admin)
   assert.equal(r.status, 201, JSON.stringify(r.body))
   client = r.body
-  mkdirSync(SHOTS, { recursive: true })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium()
 })
 
 after(async () => {
@@ -56,15 +35,6 @@ function authorizeUrl(verifier) {
   const challenge = createHash('sha256').update(verifier).digest('base64url')
   const q = new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: `${rpOrigin}/cb`, scope: 'openid profile email', state: 'st-42', nonce: 'n-42', code_challenge: challenge, code_challenge_method: 'S256' })
   return `${lk.base}/oauth/authorize?${q}`
-}
-
-// Violations of the pages' policy show up as console errors (an answer's status, such as
-// the 401 of a wrong password, is logged too, and is not one).
-function watch(tab) {
-  const problems = []
-  tab.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()) })
-  tab.on('pageerror', (e) => problems.push(String(e)))
-  return problems
 }
 
 test('sign in, consent, back to the application with a code, sign out', async () => {

@@ -67,6 +67,31 @@ async fn record_audit(
         .map_err(db_err)
 }
 
+impl Store {
+    /// What adding a second factor does besides storing it, in its transaction: the recovery
+    /// codes (with the first factor), the user's other sessions ended, the user's cached
+    /// state invalidated, the audit event.
+    async fn factor_added_tx(
+        &self,
+        tx: &mut Tx,
+        user: UserId,
+        recovery: Option<&[String]>,
+        keep: Option<&SessionId>,
+        audit: (&AuditEvent, &ClientInfo),
+        now: Timestamp,
+    ) -> CoreResult<Vec<SessionId>> {
+        if let Some(digests) = recovery {
+            write_recovery_codes(tx, user, digests, now).await?;
+        }
+        let ended = self
+            .end_user_sessions_tx(tx, user, keep, "second factor added")
+            .await?;
+        tx.emit(&[Invalidation::User(user)]).await?;
+        record_audit(tx, audit, now).await?;
+        Ok(ended)
+    }
+}
+
 #[async_trait]
 impl MfaStore for Store {
     async fn mfa_record(&self, user: UserId) -> CoreResult<MfaRecord> {
@@ -166,14 +191,9 @@ impl MfaStore for Store {
         if n == 0 {
             return tx.done(None).await;
         }
-        if let Some(digests) = recovery {
-            write_recovery_codes(&mut tx, user, digests, now).await?;
-        }
         let ended = self
-            .end_user_sessions_tx(&mut tx, user, keep, "second factor added")
+            .factor_added_tx(&mut tx, user, recovery, keep, audit, now)
             .await?;
-        tx.emit(&[Invalidation::User(user)]).await?;
-        record_audit(&mut tx, audit, now).await?;
         tx.done(Some(ended)).await
     }
 
@@ -375,14 +395,9 @@ impl MfaStore for Store {
         if n == 0 {
             return tx.done(None).await;
         }
-        if let Some(digests) = recovery {
-            write_recovery_codes(&mut tx, user, digests, now).await?;
-        }
         let ended = self
-            .end_user_sessions_tx(&mut tx, user, keep, "second factor added")
+            .factor_added_tx(&mut tx, user, recovery, keep, audit, now)
             .await?;
-        tx.emit(&[Invalidation::User(user)]).await?;
-        record_audit(&mut tx, audit, now).await?;
         tx.done(Some(ended)).await
     }
 

@@ -236,21 +236,7 @@ pub(super) async fn post_account(
             let secret = field(&fields, "secret").unwrap_or("");
             let code = field(&fields, "code").unwrap_or("");
             match st.svc.confirm_totp(&p, code).await {
-                Ok(c) => match c.recovery_codes {
-                    Some(codes) => {
-                        return render(
-                            &st,
-                            &b,
-                            &csrf,
-                            Security::Codes { codes: &codes },
-                            Some("Two-step verification is on."),
-                            StatusCode::OK,
-                            &cookies,
-                        )
-                        .await
-                    }
-                    None => Ok("Two-step verification is on."),
-                },
+                Ok(c) => Ok((c.recovery_codes, "Two-step verification is on.")),
                 Err(CoreError::InvalidMfaCode { .. } | CoreError::Invalid { .. }) => {
                     return enrolling(
                         &st,
@@ -266,44 +252,24 @@ pub(super) async fn post_account(
                 Err(e) => Err(e),
             }
         }
-        "regenerate" => match st.svc.regenerate_recovery_codes(&p).await {
-            Ok(codes) => {
-                return render(
-                    &st,
-                    &b,
-                    &csrf,
-                    Security::Codes { codes: &codes },
-                    Some("New recovery codes: the old ones no longer work."),
-                    StatusCode::OK,
-                    &cookies,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        },
+        "regenerate" => st.svc.regenerate_recovery_codes(&p).await.map(|codes| {
+            (
+                Some(codes),
+                "New recovery codes: the old ones no longer work.",
+            )
+        }),
         "remove" => st
             .svc
             .remove_totp(&p)
             .await
-            .map(|()| "The authenticator app is removed."),
+            .map(|()| (None, "The authenticator app is removed.")),
         "passkey_finish" => {
             let credential = field(&fields, "credential").unwrap_or("");
             match st.svc.finish_passkey(&p, credential).await {
-                Ok(added) => match added.recovery_codes {
-                    Some(codes) => {
-                        return render(
-                            &st,
-                            &b,
-                            &csrf,
-                            Security::Codes { codes: &codes },
-                            Some("Passkey added: two-step verification is on."),
-                            StatusCode::OK,
-                            &cookies,
-                        )
-                        .await
-                    }
-                    None => Ok("Passkey added."),
-                },
+                Ok(added) => Ok(match added.recovery_codes {
+                    Some(codes) => (Some(codes), "Passkey added: two-step verification is on."),
+                    None => (None, "Passkey added."),
+                }),
                 Err(CoreError::Invalid { .. }) => Err(CoreError::MfaState(
                     "the passkey's answer did not verify: add it again",
                 )),
@@ -313,7 +279,7 @@ pub(super) async fn post_account(
         "passkey_remove" => {
             let id = field(&fields, "id").unwrap_or("");
             match st.svc.remove_passkey(&p, id).await {
-                Ok(()) => Ok("Passkey removed."),
+                Ok(()) => Ok((None, "Passkey removed.")),
                 Err(CoreError::NotFound(_)) => Err(CoreError::MfaState("no such passkey")),
                 Err(e) => Err(e),
             }
@@ -321,7 +287,22 @@ pub(super) async fn post_account(
         _ => Err(CoreError::MfaState("choose what to change")),
     };
     match outcome {
-        Ok(notice) => overview(&st, &b, &csrf, Some(notice), StatusCode::OK, &cookies).await,
+        // Recovery codes are shown this once, on their own page.
+        Ok((Some(codes), notice)) => {
+            render(
+                &st,
+                &b,
+                &csrf,
+                Security::Codes { codes: &codes },
+                Some(notice),
+                StatusCode::OK,
+                &cookies,
+            )
+            .await
+        }
+        Ok((None, notice)) => {
+            overview(&st, &b, &csrf, Some(notice), StatusCode::OK, &cookies).await
+        }
         Err(CoreError::RecentAuthRequired) => {
             render(
                 &st,

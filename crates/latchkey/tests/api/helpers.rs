@@ -486,6 +486,14 @@ impl TestApp {
         }
     }
 
+    /// Makes every session of user `id` ten minutes older: too old to change a second factor.
+    pub async fn age_sessions(&self, id: i64) {
+        self.sql(&format!(
+            "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {id}"
+        ))
+        .await;
+    }
+
     pub async fn user_count(&self) -> u64 {
         let r = self.get("/v1/users?per_page=1", &self.admin).await;
         assert_eq!(r.status, 200, "{}", r.text);

@@ -420,10 +420,7 @@ dual!(
             .assert_problem(401, "unauthenticated");
         let e = enroll(&app, &t).await;
         let old = t;
-        app.sql(&format!(
-            "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {uid}"
-        ))
-        .await;
+        app.age_sessions(uid).await;
         for (method, path) in [
             ("DELETE", "/v1/me/mfa/totp"),
             ("POST", "/v1/me/mfa/recovery-codes"),
@@ -454,10 +451,7 @@ dual!(
             .call("POST", "/v1/me/mfa/totp", Some(&fresh), None)
             .await;
         let secret = begun.body["secret"].as_str().unwrap().to_owned();
-        app.sql(&format!(
-            "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {uid}"
-        ))
-        .await;
+        app.age_sessions(uid).await;
         app.call(
             "POST",
             "/v1/me/mfa/totp/confirm",

@@ -111,10 +111,7 @@ dual!(the_account_page_sets_up_and_turns_off_the_app, |app| {
         page.text
     );
     // An old sign-in must be renewed first; the page says so and changes nothing.
-    app.sql(&format!(
-        "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {uid}"
-    ))
-    .await;
+    app.age_sessions(uid).await;
     let r = account_step(&app, &mut b, &page.text, "remove", &[]).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(r.text.contains("sign in again"), "{}", r.text);

@@ -329,10 +329,7 @@ dual!(passkey_errors_are_problems_and_change_nothing, |app| {
     .await
     .assert_problem(404, "not-found");
     // A recent session is needed to add or remove one.
-    app.sql(&format!(
-        "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {uid}"
-    ))
-    .await;
+    app.age_sessions(uid).await;
     app.call(
         "DELETE",
         &format!("/v1/me/mfa/passkeys/{id}"),
