@@ -198,21 +198,46 @@ impl Latchkey {
                 "an authenticator app is already enrolled: remove it first",
             ));
         }
-        let otpauth_uri = totp::otpauth_uri(&secret, self.tokens.issuer(), &user.username);
-        let qr_svg = totp::qr_svg(&otpauth_uri).ok_or_else(|| {
-            CoreError::internal(anyhow::anyhow!("otpauth URI too long for a QR code"))
-        })?;
+        let enrollment = self.totp_enrollment(&user.username, &secret)?;
         self.audit(
             AuditEvent::new("mfa.totp.enrollment_started")
                 .by(p)
                 .on("user", p.user_id),
         )
         .await;
+        Ok(enrollment)
+    }
+
+    /// What an authenticator app needs to take `secret` for `username`: the key, its
+    /// `otpauth://` URI (issuer: the public URL) and that URI as a QR code. The account page
+    /// draws a pending enrollment again from the key it shows.
+    pub fn totp_enrollment(
+        &self,
+        username: &str,
+        secret: &totp::Secret,
+    ) -> CoreResult<TotpEnrollment> {
+        let otpauth_uri = totp::otpauth_uri(secret, self.tokens.issuer(), username);
+        let qr_svg = totp::qr_svg(&otpauth_uri).ok_or_else(|| {
+            CoreError::internal(anyhow::anyhow!("otpauth URI too long for a QR code"))
+        })?;
         Ok(TotpEnrollment {
             secret: secret.to_base32(),
             otpauth_uri,
             qr_svg,
         })
+    }
+
+    /// A login's challenge, if it is live (unused and unexpired) at `now`.
+    pub(crate) async fn live_challenge(
+        &self,
+        digest: &str,
+        now: Timestamp,
+    ) -> CoreResult<Option<crate::ports::ChallengeRecord>> {
+        Ok(self
+            .store
+            .get_challenge(digest)
+            .await?
+            .filter(|c| c.used_at.is_none() && c.expires_at > now))
     }
 
     /// Confirms the pending TOTP secret with a code from the app. The first factor of a user
@@ -371,9 +396,9 @@ impl Latchkey {
         validate::no_nul("code", code)?;
         let digest = refresh_digest(mfa_token);
         let now = Timestamp::now();
-        let challenge = match self.store.get_challenge(&digest).await? {
-            Some(c) if c.used_at.is_none() && c.expires_at > now => c,
-            _ => {
+        let challenge = match self.live_challenge(&digest, now).await? {
+            Some(c) => c,
+            None => {
                 metrics::counter!("latchkey_mfa_verifications_total", "method" => method.as_str(), "outcome" => "invalid_token")
                     .increment(1);
                 return Err(CoreError::InvalidMfaToken);

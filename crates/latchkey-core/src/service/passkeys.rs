@@ -304,10 +304,10 @@ impl Latchkey {
         }
         let digest = refresh_digest(mfa_token);
         let now = Timestamp::now();
-        let challenge = match self.store.get_challenge(&digest).await? {
-            Some(c) if c.used_at.is_none() && c.expires_at > now => c,
-            _ => return Err(CoreError::InvalidMfaToken),
-        };
+        let challenge = self
+            .live_challenge(&digest, now)
+            .await?
+            .ok_or(CoreError::InvalidMfaToken)?;
         let record = self.store.mfa_record(challenge.user_id).await?;
         if record.passkeys.is_empty() {
             return Err(CoreError::MfaState("this account has no passkey"));
@@ -427,11 +427,7 @@ impl Latchkey {
         match &out {
             Err(CoreError::InvalidCredentials) => {
                 if let Some(ip) = ip_key.as_deref() {
-                    let window = self.cfg.throttle.address_window_secs as i64 * 1000;
-                    let now = Timestamp::now();
-                    self.counters
-                        .fail(ip, now, Timestamp(now.0 - window), false)
-                        .await?;
+                    self.count_address_failure(ip).await?;
                 }
                 metrics::counter!("latchkey_mfa_verifications_total", "method" => "passkey_sign_in", "outcome" => "failure")
                     .increment(1);

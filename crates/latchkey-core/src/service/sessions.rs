@@ -334,12 +334,19 @@ impl Latchkey {
                 .await?;
         }
         if let Some(ip_key) = ip_key {
-            let window = policy.address_window_secs as i64 * 1000;
-            self.counters
-                .fail(ip_key, now, Timestamp(now.0 - window), false)
-                .await?;
+            self.count_address_failure(ip_key).await?;
         }
         Ok(())
+    }
+
+    /// Counts a failure from a client address, in its window (no identifier to lock).
+    pub(crate) async fn count_address_failure(&self, ip_key: &str) -> CoreResult<()> {
+        let now = Timestamp::now();
+        let window = self.cfg.throttle.address_window_secs as i64 * 1000;
+        self.counters
+            .fail(ip_key, now, Timestamp(now.0 - window), false)
+            .await
+            .map(|_| ())
     }
 
     /// Counts a rate-limited action from `client`'s address.

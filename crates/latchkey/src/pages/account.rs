@@ -179,16 +179,17 @@ async fn enrolling(
         )
         .await;
     };
-    let uri = totp::otpauth_uri(&parsed, st.svc.tokens().issuer(), &b.user.username);
-    let qr = totp::qr_svg(&uri).unwrap_or_default();
-    let secret = parsed.to_base32();
+    let e = match st.svc.totp_enrollment(&b.user.username, &parsed) {
+        Ok(e) => e,
+        Err(e) => return unavailable(st, e),
+    };
     render(
         st,
         b,
         csrf,
         Security::Enrolling {
-            secret: &secret,
-            qr_svg: &qr,
+            secret: &e.secret,
+            qr_svg: &e.qr_svg,
             error,
         },
         None,
