@@ -237,7 +237,11 @@ pub fn account(v: &AccountView<'_>) -> Markup {
                     @if has_keys {
                         p { "Authenticator app: not set up." }
                     } @else {
-                        p { "Two-step verification is " strong { "off" } ". With it on, signing in asks for a code from an authenticator app on your phone, or a passkey, as well as your password." }
+                        p {
+                            "Two-step verification is " strong { "off" } ". With it on, signing in asks for a code from an authenticator app on your phone"
+                            @if v.passkeys.is_some() { ", or a passkey," }
+                            " as well as your password."
+                        }
                     }
                     (account_step(v, "begin", &[], "Set up an authenticator app", false))
                 }
