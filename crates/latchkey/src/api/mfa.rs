@@ -216,8 +216,8 @@ async fn confirm_totp(
     }))
 }
 
-/// Remove the authenticator app, and the recovery codes with it; the caller's other
-/// sessions end. Needs a session opened in the last five minutes.
+/// Remove the authenticator app (and the recovery codes with it when no passkey is left); the
+/// caller's other sessions end. Needs a session opened in the last five minutes.
 #[utoipa::path(delete, path = "/v1/me/mfa/totp", tag = "me", security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
