@@ -199,6 +199,7 @@ mod tests {
             roles: vec![],
             default_role: None,
             mfa_enabled: false,
+            email_verified: false,
         }
     }
 

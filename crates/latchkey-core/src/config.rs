@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::limits::{RateLimits, ThrottlePolicy};
+use crate::mail::MailConfig;
 use crate::password::HashParams;
 use crate::tokens::KeyEncryptionKey;
 
@@ -37,6 +38,8 @@ pub struct CoreConfig {
     /// The public URL, whose host is the WebAuthn relying party; `None` (or an IP address):
     /// no passkeys.
     pub webauthn_origin: Option<String>,
+    /// Mail: the transport, templates, email verification, token lifetimes and limits.
+    pub mail: MailConfig,
 }
 
 impl Default for CoreConfig {
@@ -58,6 +61,7 @@ impl Default for CoreConfig {
             dialect_mfa_allow: false,
             mfa_required_roles: Vec::new(),
             webauthn_origin: None,
+            mail: MailConfig::default(),
         }
     }
 }

@@ -150,6 +150,8 @@ pub enum Reason {
     Config(String),
     /// Not one of the listed values.
     OneOf(&'static str),
+    /// The same as the current value.
+    Unchanged,
 }
 
 impl std::fmt::Display for Reason {
@@ -198,6 +200,7 @@ impl std::fmt::Display for Reason {
             Reason::PublicClientSecret => f.write_str("is a public client, which has no secret"),
             Reason::Config(text) => f.write_str(text),
             Reason::OneOf(values) => write!(f, "must be one of: {values}"),
+            Reason::Unchanged => f.write_str("is already the current value"),
         }
     }
 }
@@ -258,6 +261,17 @@ pub enum CoreError {
     /// A factor change that does not fit the user's factors now (the text says why).
     #[error("{0}")]
     MfaState(&'static str),
+    /// The right password, but `--email-verification required` and the address is not yet
+    /// verified.
+    #[error("email address not verified")]
+    EmailNotVerified,
+    /// A flow needs to send mail and no transport is configured.
+    #[error("mail is not configured")]
+    MailUnavailable,
+    /// A mailed token (reset, verification, email change, invitation) that is unknown,
+    /// used, superseded or expired.
+    #[error("invalid or expired link")]
+    InvalidMailToken,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod import;
 pub mod keys;
 pub mod limits;
+pub mod mail;
 pub mod mfa;
 pub mod model;
 pub mod oauth;

@@ -106,6 +106,8 @@ pub enum Limited {
     Register,
     Refresh,
     Password,
+    /// Requests to endpoints that send mail.
+    Mail,
 }
 
 /// Fixed-window counters per (action, address), in memory.

@@ -102,6 +102,8 @@ pub struct User {
     pub default_role: Option<String>,
     /// Has a confirmed second factor.
     pub mfa_enabled: bool,
+    /// The current address was proved by a mailed link (or by an import that said so).
+    pub email_verified: bool,
 }
 
 impl User {

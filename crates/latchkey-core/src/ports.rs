@@ -17,6 +17,8 @@ use crate::oauth::clients::Registration;
 use crate::oauth::Client;
 use crate::tokens::StoredKey;
 
+pub use crate::mail::store::*;
+
 /// A write's result and the invalidations its transaction recorded (and, on PostgreSQL,
 /// notified).
 #[derive(Debug, Clone, PartialEq)]
@@ -606,6 +608,7 @@ pub trait Storage:
     + GrantStore
     + ImportStore
     + MfaStore
+    + MailStore
     + SyncStore
     + Counters
 {
@@ -622,6 +625,7 @@ impl<T> Storage for T where
         + GrantStore
         + ImportStore
         + MfaStore
+        + MailStore
         + SyncStore
         + Counters
 {

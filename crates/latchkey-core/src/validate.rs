@@ -6,7 +6,7 @@ use crate::error::{CoreError, CoreResult, Reason};
 pub const PASSWORD_MIN_BYTES: usize = 8;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 const USERNAME_MAX_CHARS: usize = 64;
-const EMAIL_MAX_CHARS: usize = 254;
+pub const EMAIL_MAX_CHARS: usize = 254;
 const PROFILE_FIELD_MAX_CHARS: usize = 256;
 const ROLE_MAX_CHARS: usize = 64;
 

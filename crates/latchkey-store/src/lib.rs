@@ -22,6 +22,7 @@ mod clients;
 mod grants;
 mod import;
 mod keys;
+mod mail;
 mod mfa;
 mod orgs;
 pub mod redis;

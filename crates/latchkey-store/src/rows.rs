@@ -17,7 +17,8 @@ macro_rules! user_select {
              u.created_at, u.updated_at, dr.name AS default_role, \
              (EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id \
              AND t.confirmed_at IS NOT NULL) \
-             OR EXISTS (SELECT 1 FROM mfa_passkeys k WHERE k.user_id = u.id)) AS mfa_enabled",
+             OR EXISTS (SELECT 1 FROM mfa_passkeys k WHERE k.user_id = u.id)) AS mfa_enabled, \
+             (u.email_verified_at IS NOT NULL) AS email_verified",
             $(", ", $extra,)*
             " FROM users u \
              LEFT JOIN organizations o ON o.id = u.organization_id \
@@ -60,6 +61,7 @@ pub fn user_from_row(r: &AnyRow) -> CoreResult<User> {
         roles: Vec::new(),
         default_role: r.try_get("default_role").map_err(db_err)?,
         mfa_enabled: get_bool(r, "mfa_enabled")?,
+        email_verified: get_bool(r, "email_verified")?,
     })
 }
 

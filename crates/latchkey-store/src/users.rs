@@ -532,7 +532,9 @@ pub(crate) async fn write_fields(
          first_name = $6, middle_name = $7, last_name = $8, name_extension = $9, \
          display_name = $10, contact_number = $11, address = $12, organization_id = $13, \
          is_active = $14, search_text = $15, updated_at = $16, \
-         created_at = COALESCE($17, created_at) WHERE id = $1",
+         created_at = COALESCE($17, created_at), \
+         email_verified_at = CASE WHEN email_key = $5 THEN email_verified_at ELSE NULL END \
+         WHERE id = $1",
     )
     .bind(id.0)
     .bind(f.username)

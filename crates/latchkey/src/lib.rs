@@ -13,6 +13,7 @@ pub mod dialects;
 pub mod http;
 pub mod import;
 pub mod logging;
+pub mod mail;
 pub mod pages;
 pub mod server;
 

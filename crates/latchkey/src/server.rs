@@ -512,6 +512,7 @@ pub async fn serve(
         public_url: public_url.into(),
         pages: Arc::new(crate::pages::PagePaths::for_mounts(&opts.mounts)),
     };
+    let outbox = tokio::spawn(svc.clone().run_outbox(shutdown.clone()));
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));
     let app = app(state, opts);
     let result = axum::serve(
@@ -523,5 +524,6 @@ pub async fn serve(
     })
     .await;
     let _ = sync.await;
+    let _ = outbox.await;
     result
 }

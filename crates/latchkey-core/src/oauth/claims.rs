@@ -38,8 +38,8 @@ pub fn user_claims(user: &User, scope: &str) -> Map<String, Value> {
     }
     if has("email") {
         m.insert("email".into(), Value::String(user.email.clone()));
-        // Addresses are not verified by Latchkey yet: say so rather than assert it.
-        m.insert("email_verified".into(), Value::Bool(false));
+        // True only once a mailed link proved the address (or an administrator vouched).
+        m.insert("email_verified".into(), Value::Bool(user.email_verified));
     }
     if has("roles") {
         m.insert(
@@ -105,6 +105,7 @@ mod tests {
             roles: vec!["admin".into()],
             default_role: None,
             mfa_enabled: false,
+            email_verified: false,
         }
     }
 

@@ -26,6 +26,9 @@ pub struct NewAccount {
     pub is_active: bool,
     /// The role the user acts in by default; it is also assigned.
     pub default_role: Option<String>,
+    /// An invited user: no password yet (`password` is ignored); the invitation's link
+    /// sets one.
+    pub invitation: bool,
 }
 
 /// How an edge's origin let accounts be created. The rules are the core's; an edge only
@@ -157,10 +160,15 @@ impl Latchkey {
             ..Default::default()
         };
         match self.create_account(account, None).await {
-            Ok(user) => Ok(Some(Bootstrapped {
-                username: user.username,
-                generated_password: generated.then_some(password),
-            })),
+            Ok(user) => {
+                // The operator chose this address: it counts as verified.
+                let w = self.store.set_email_verified(user.id, true).await?;
+                self.applied(w);
+                Ok(Some(Bootstrapped {
+                    username: user.username,
+                    generated_password: generated.then_some(password),
+                }))
+            }
             // Another instance won the race.
             Err(CoreError::Conflict(_)) => Ok(None),
             Err(e) => Err(e),
@@ -175,7 +183,9 @@ impl Latchkey {
     ) -> CoreResult<User> {
         let username = validate::username(&a.username)?;
         let email = validate::email(&a.email)?;
-        self.check_new_password(&a.password)?;
+        if !a.invitation {
+            self.check_new_password(&a.password)?;
+        }
         let profile = clean_profile(a.profile)?;
         let roles = clean_roles(&a.roles)?;
         if let Some(org) = a.organization {
@@ -194,7 +204,11 @@ impl Latchkey {
                 roles.push(d.clone());
             }
         }
-        let hash = self.hasher.hash(&a.password).await?;
+        let hash = if a.invitation {
+            super::mail::INVITED_HASH.to_owned()
+        } else {
+            self.hasher.hash(&a.password).await?
+        };
         let new = NewUser {
             uuid: uuid::Uuid::new_v4().to_string(),
             username,
@@ -308,7 +322,10 @@ impl Latchkey {
         a.default_role = Some(policy.default_role.to_owned()).filter(|d| roles.contains(d));
         a.roles = roles;
         a.is_active = true;
-        self.create_account(a, actor).await
+        a.invitation = false;
+        let user = self.create_account(a, actor).await?;
+        self.after_sign_up(&user).await;
+        Ok(user)
     }
 
     /// [`Self::sign_up`], then a session for the new user (for edges whose sign-up answers
@@ -321,6 +338,10 @@ impl Latchkey {
         client: &ClientInfo,
     ) -> CoreResult<LoginOutcome> {
         let user = self.sign_up(actor, policy, a, client).await?;
+        // Where verification is required, a new account's session waits for its address.
+        if self.email_verification() == crate::mail::Verification::Required {
+            return Err(CoreError::EmailNotVerified);
+        }
         let tokens = self
             .open_session(user.id, client, None, crate::mfa::AMR_PASSWORD)
             .await?;

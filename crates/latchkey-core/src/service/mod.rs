@@ -15,6 +15,8 @@
 //! - `grants`: UserInfo, revocation, RP-initiated logout, users' grants
 //! - `mfa`: second factors: TOTP, recovery codes, the second step of a login
 //! - `passkeys`: WebAuthn passkeys as a second factor
+//! - `mail`: email verification, password reset, email change, invitations
+//! - `outbox`: delivering queued mail, with retries
 //! - `import`: importing users with their password hashes, and exporting them
 //! - `sync`: keeping this instance's caches in step with the database
 
@@ -24,9 +26,11 @@ mod clients;
 mod codes;
 mod grants;
 mod import;
+mod mail;
 mod mfa;
 mod oauth;
 mod orgs;
+mod outbox;
 mod passkeys;
 mod passwords;
 mod roles;
@@ -41,6 +45,7 @@ pub use clients::CreatedClient;
 pub use codes::UserTokens;
 pub use grants::{LogoutRequest, LogoutTarget};
 pub use import::IMPORT_BATCH;
+pub use mail::{Invited, LinkTarget};
 pub use mfa::{
     MfaChallenge, MfaMethod, MfaStatus, TotpConfirmed, TotpEnrollment, CHALLENGE_ATTEMPTS,
     CHALLENGE_TTL_SECS, RECENT_AUTH_SECS,
@@ -70,6 +75,10 @@ pub struct Latchkey {
     key_init: tokio::sync::Mutex<()>,
     limiter: RateLimiter,
     counters: Arc<dyn Counters>,
+    /// Wakes the outbox worker when a mail is queued.
+    mail_wake: tokio::sync::Notify,
+    /// Held from a per-recipient count to the mail it allows.
+    mail_gate: tokio::sync::Mutex<()>,
     /// The WebAuthn relying party, when the public URL can be one.
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     cfg: CoreConfig,
@@ -106,6 +115,8 @@ impl Latchkey {
             None => None,
         };
         let svc = Latchkey {
+            mail_wake: tokio::sync::Notify::new(),
+            mail_gate: tokio::sync::Mutex::new(()),
             webauthn,
             store,
             hasher,

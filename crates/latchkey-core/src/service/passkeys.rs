@@ -508,6 +508,7 @@ impl Latchkey {
         if !user.is_active {
             return Err(CoreError::AccountDisabled);
         }
+        self.check_verified(&user).await?;
         metrics::counter!("latchkey_mfa_verifications_total", "method" => "passkey_sign_in", "outcome" => "success")
             .increment(1);
         let kind = if result.backup_eligible() {

@@ -151,6 +151,9 @@ impl Latchkey {
                 .failed()
                 .detail(format!("{typed}: account disabled")),
             CoreError::RateLimited { .. } => AuditEvent::new("login.locked").failed().detail(typed),
+            CoreError::EmailNotVerified => AuditEvent::new("login")
+                .failed()
+                .detail(format!("{typed}: email address not verified")),
             CoreError::MfaRequired => AuditEvent::new("login").failed().detail(format!(
                 "{typed}: second factor required, refused on a dialect"
             )),
@@ -252,6 +255,7 @@ impl Latchkey {
             .cached_user(record.id)
             .await?
             .ok_or(CoreError::NotFound(Entity::User))?;
+        self.check_verified(&user).await?;
         if let PwVerified::YesRehashed { hash, from } = verdict {
             // An imported hash, or other parameters than today's: argon2id at the configured
             // parameters takes its place, with its audit event in the same transaction (and
@@ -359,6 +363,10 @@ impl Latchkey {
             Limited::Register => (r.register_per_hour, Duration::from_secs(3600)),
             Limited::Refresh => (r.refresh_per_minute, Duration::from_secs(60)),
             Limited::Password => (r.password_per_hour, Duration::from_secs(3600)),
+            Limited::Mail => (
+                self.cfg.mail.policy.per_address_per_hour,
+                Duration::from_secs(3600),
+            ),
         };
         self.limiter
             .check(what, ip, limit, window)

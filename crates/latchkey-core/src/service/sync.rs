@@ -84,6 +84,11 @@ impl Latchkey {
             .store
             .prune_throttle(Timestamp(now.0 - 86_400_000))
             .await;
+        // Delivered and failed mail stays listed for 30 days (`GET /v1/mail`).
+        let _ = self
+            .store
+            .prune_mail(Timestamp(now.0 - 30 * 86_400_000))
+            .await;
         let keep = (self.cfg.access_ttl_secs as i64 + 3600) * 1000;
         let _ = self.store.prune_keys(Timestamp(now.0 - keep)).await;
     }

@@ -81,6 +81,16 @@ impl Backend {
         }
     }
 
+    /// How a worker claims due mail: on PostgreSQL, rows another worker is claiming are
+    /// skipped (`FOR UPDATE SKIP LOCKED`), so no mail is claimed twice; SQLite has one
+    /// writer, so its one UPDATE is already exclusive.
+    pub(crate) fn claim_mail_lock(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// The common refresh rotation in the backend's cheapest form; `None` when the token is
     /// not live (then nothing was changed, and the checked path sorts out why).
     pub(crate) async fn rotate_live(

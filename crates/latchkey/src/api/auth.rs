@@ -144,6 +144,7 @@ async fn register(
         roles: Vec::new(),
         is_active: true,
         default_role: None,
+        invitation: false,
     };
     let user = st.svc.register(account, &client).await?;
     Ok((StatusCode::CREATED, Json(user.into())))

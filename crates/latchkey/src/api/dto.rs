@@ -57,6 +57,8 @@ pub struct UserDto {
     pub is_active: bool,
     /// Has a confirmed second factor (details: `/v1/users/{id}/mfa`).
     pub mfa_enabled: bool,
+    /// The address was proved by a mailed link (changing it any other way clears this).
+    pub email_verified: bool,
     /// Names of the user's active roles, sorted.
     pub roles: Vec<String>,
     /// RFC 3339, UTC.
@@ -81,6 +83,7 @@ impl From<User> for UserDto {
             organization: u.organization.as_ref().map(OrgRefDto::from),
             is_active: u.is_active,
             mfa_enabled: u.mfa_enabled,
+            email_verified: u.email_verified,
             roles: u.roles,
             created_at: ts(u.created_at),
             updated_at: ts(u.updated_at),

@@ -7,6 +7,8 @@ mod auth;
 mod clients;
 pub mod dto;
 mod grants;
+mod mail;
+pub use mail::RESET_REQUESTED;
 mod mfa;
 mod oauth;
 mod ops;
@@ -73,6 +75,7 @@ impl Modify for BearerScheme {
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
+        .merge(mail::router())
         .merge(mfa::router())
         .merge(passkeys::router())
         .merge(users::router())

@@ -47,6 +47,10 @@ async fn readyz(State(st): State<AppState>) -> Result<Json<Health>, Problem> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")))]
 async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    if let Ok((queued, failed)) = st.svc.mail_counts().await {
+        metrics::gauge!("latchkey_mail_queued").set(queued as f64);
+        metrics::gauge!("latchkey_mail_failed").set(failed as f64);
+    }
     if let Ok(n) = st.svc.active_sessions().await {
         metrics::gauge!("latchkey_active_sessions").set(n as f64);
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::core::error::{AuthFailure, CoreError};
+use crate::dialects::wire;
 
 /// Stable problem type URIs, one per error kind.
 pub mod kind {
@@ -37,6 +38,9 @@ pub mod kind {
     pub const RECENT_AUTH_REQUIRED: &str = "urn:latchkey:problem:recent-authentication-required";
     pub const MFA_ENROLLMENT_REQUIRED: &str = "urn:latchkey:problem:mfa-enrollment-required";
     pub const MFA_STATE: &str = "urn:latchkey:problem:mfa-state";
+    pub const EMAIL_NOT_VERIFIED: &str = "urn:latchkey:problem:email-not-verified";
+    pub const MAIL_UNAVAILABLE: &str = "urn:latchkey:problem:mail-unavailable";
+    pub const INVALID_TOKEN: &str = "urn:latchkey:problem:invalid-token";
     pub const ROUTE_NOT_FOUND: &str = "urn:latchkey:problem:route-not-found";
     pub const METHOD_NOT_ALLOWED: &str = "urn:latchkey:problem:method-not-allowed";
 }
@@ -259,6 +263,25 @@ impl From<CoreError> for Problem {
             CoreError::MfaState(why) => {
                 Problem::new(S::CONFLICT, kind::MFA_STATE, "Conflict", why)
             }
+            CoreError::EmailNotVerified => Problem::new(
+                S::FORBIDDEN,
+                kind::EMAIL_NOT_VERIFIED,
+                "Email address not verified",
+                wire::EMAIL_NOT_VERIFIED,
+            ),
+            CoreError::MailUnavailable => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                kind::MAIL_UNAVAILABLE,
+                "Mail is not configured",
+                "this server sends no mail (no SMTP server is configured): ask an administrator",
+            ),
+            CoreError::InvalidMailToken => Problem::new(
+                S::BAD_REQUEST,
+                kind::INVALID_TOKEN,
+                "Invalid or expired link",
+                "the token is invalid, expired, already used or replaced by a newer one: ask for a new link",
+            )
+            .with_field("token"),
             // Only the OAuth endpoints produce these, and they answer in the protocol's JSON.
             CoreError::OAuth(o) => Problem::invalid_parameter(o.description()),
             CoreError::Internal(e) => {

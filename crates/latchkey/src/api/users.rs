@@ -166,6 +166,7 @@ async fn create_user(
         roles: req.roles,
         is_active: req.is_active.unwrap_or(true),
         default_role: None,
+        invitation: false,
     };
     let user = st.svc.admin(&p)?.create_user(account).await?;
     Ok((StatusCode::CREATED, Json(user.into())))

@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::core::limits::{RateLimits, ThrottlePolicy};
+use crate::core::mail::MailPolicy;
 use crate::core::password::HashParams;
 use crate::core::roles::RoleIds;
 use crate::core::CoreConfig;
@@ -304,6 +305,66 @@ pub struct ServeArgs {
         value_name = "ROLE=ID,…"
     )]
     pub citizen_portal_role_ids: String,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Mail: delivery, the flows that need it, and their limits.
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    /// The SMTP server: smtp://user@host:587 (STARTTLS; the password in the URL or in
+    /// LATCHKEY_SMTP_PASSWORD), smtps://user@host:465 (implicit TLS), smtp://host:25 (plain,
+    /// for a local relay). Without it (or --mail-log), password reset, verification, email
+    /// change and invitations answer that mail is not configured.
+    #[arg(long, env = "LATCHKEY_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// The From address of every mail, e.g. "Example ID <id@example.com>". Required with
+    /// --smtp-url.
+    #[arg(long, env = "LATCHKEY_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// Write mails (with their links) to the log instead of sending them: local development
+    /// only, never in production.
+    #[arg(long, env = "LATCHKEY_MAIL_LOG")]
+    pub mail_log: bool,
+    /// A directory of templates replacing the built-in ones (verify_email.txt, .html,
+    /// password_reset.*, email_change.*, email_changed.*, invitation.*); checked at start.
+    #[arg(long, env = "LATCHKEY_MAIL_TEMPLATES", value_name = "DIR")]
+    pub mail_templates: Option<std::path::PathBuf>,
+    /// The product name in mails.
+    #[arg(
+        long,
+        env = "LATCHKEY_PRODUCT_NAME",
+        default_value = "Latchkey",
+        value_name = "NAME"
+    )]
+    pub product_name: String,
+    /// Email verification: off (no verification mails), optional (a mail on sign-up and on
+    /// request) or required (also: unverified users cannot log in).
+    #[arg(
+        long,
+        env = "LATCHKEY_EMAIL_VERIFICATION",
+        default_value = "optional",
+        value_name = "POLICY"
+    )]
+    pub email_verification: String,
+    /// How long a password-reset link works, in seconds.
+    #[arg(long, env = "LATCHKEY_PASSWORD_RESET_TTL", default_value_t = MailPolicy::default().reset_ttl_secs, value_name = "SECS")]
+    pub password_reset_ttl: u64,
+    /// How long an invitation works, in seconds.
+    #[arg(long, env = "LATCHKEY_INVITATION_TTL", default_value_t = MailPolicy::default().invitation_ttl_secs, value_name = "SECS")]
+    pub invitation_ttl: u64,
+    /// Mails to one address per hour (0: no limit).
+    #[arg(long, env = "LATCHKEY_MAIL_PER_RECIPIENT_PER_HOUR", default_value_t = MailPolicy::default().per_recipient_per_hour, value_name = "N")]
+    pub mail_per_recipient_per_hour: u32,
+    /// Requests to mail-sending endpoints per client address per hour (0: no limit).
+    #[arg(long, env = "LATCHKEY_RATE_MAIL_PER_HOUR", default_value_t = MailPolicy::default().per_address_per_hour, value_name = "N")]
+    pub rate_mail_per_hour: u32,
+    /// Delivery attempts before a mail is marked failed.
+    #[arg(long, env = "LATCHKEY_MAIL_MAX_ATTEMPTS", default_value_t = MailPolicy::default().max_attempts, value_name = "N")]
+    pub mail_max_attempts: u32,
+    /// The first retry's delay in seconds; each further one doubles, up to an hour.
+    #[arg(long, env = "LATCHKEY_MAIL_RETRY_BASE_SECS", default_value_t = MailPolicy::default().retry_base_secs, value_name = "SECS")]
+    pub mail_retry_base_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

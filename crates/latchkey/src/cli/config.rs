@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
-use super::args::{CoreArgs, DbArgs, DialectMfa, ServiceArgs};
+use super::args::{CoreArgs, DbArgs, DialectMfa, MailArgs, ServiceArgs};
 use super::{describe, Fatal};
 use crate::core::limits::{RateLimits, ThrottlePolicy};
+use crate::core::mail::{
+    MailConfig, MailPaths, MailPolicy, MailTransport, Templates, Transport, Verification,
+};
 use crate::core::password::HashParams;
 use crate::core::tokens::KeyEncryptionKey;
 use crate::core::{CoreConfig, Latchkey};
+use crate::mail::{LogTransport, SmtpTransport, SmtpUrl};
 use crate::store::{PoolConfig, Store};
 
 impl CoreArgs {
@@ -58,6 +62,77 @@ impl CoreArgs {
             mfa_required_roles: self.mfa_required_roles.clone(),
             webauthn_origin: public_url.map(str::to_owned),
             ..CoreConfig::default()
+        })
+    }
+}
+
+impl MailArgs {
+    /// The core's mail settings: the transport (checked, not yet connected), the templates
+    /// (each rendered once), the policy. Mail links lead to `public_url` and `paths`.
+    pub fn to_config(&self, public_url: &str, paths: MailPaths) -> Result<MailConfig, String> {
+        let verification = Verification::parse(self.email_verification.trim())
+            .map_err(|e| format!("--email-verification: {e}"))?;
+        let transport: Option<Arc<dyn MailTransport>> = match (&self.smtp_url, self.mail_log) {
+            (Some(_), true) => {
+                return Err("--smtp-url and --mail-log exclude each other: choose one".into())
+            }
+            (Some(url), false) => {
+                let url = SmtpUrl::parse(url, std::env::var("LATCHKEY_SMTP_PASSWORD").ok())
+                    .map_err(|e| format!("--smtp-url: {e}"))?;
+                if self.mail_from.is_none() {
+                    return Err(
+                        "--smtp-url needs --mail-from (LATCHKEY_MAIL_FROM), the address mails come from"
+                            .into(),
+                    );
+                }
+                Some(Arc::new(SmtpTransport::new(url)?))
+            }
+            (None, true) => Some(Arc::new(LogTransport)),
+            (None, false) => None,
+        };
+        if transport.is_none() && verification == Verification::Required {
+            return Err(
+                "--email-verification required needs mail: set --smtp-url (or --mail-log for development)"
+                    .into(),
+            );
+        }
+        let from = self
+            .mail_from
+            .clone()
+            .unwrap_or_else(|| format!("{} <no-reply@localhost>", self.product_name));
+        from.parse::<lettre::message::Mailbox>()
+            .map_err(|e| format!("--mail-from '{from}': {e}"))?;
+        let templates = match &self.mail_templates {
+            Some(dir) => Templates::load(dir)?,
+            None => Templates::built_in(),
+        };
+        if self.product_name.trim().is_empty() || self.product_name.chars().any(char::is_control) {
+            return Err("--product-name must be a non-empty line of text".into());
+        }
+        if self.password_reset_ttl == 0 || self.invitation_ttl == 0 || self.mail_max_attempts == 0 {
+            return Err(
+                "--password-reset-ttl, --invitation-ttl and --mail-max-attempts must be at least 1"
+                    .into(),
+            );
+        }
+        Ok(MailConfig {
+            transport: transport.map(Transport),
+            from,
+            product: self.product_name.trim().to_owned(),
+            public_url: Some(public_url.to_owned()),
+            paths,
+            templates,
+            verification,
+            policy: MailPolicy {
+                reset_ttl_secs: self.password_reset_ttl,
+                invitation_ttl_secs: self.invitation_ttl,
+                per_recipient_per_hour: self.mail_per_recipient_per_hour,
+                per_address_per_hour: self.rate_mail_per_hour,
+                max_attempts: self.mail_max_attempts,
+                retry_base_secs: self.mail_retry_base_secs.max(1),
+                ..MailPolicy::default()
+            },
+            ..MailConfig::default()
         })
     }
 }

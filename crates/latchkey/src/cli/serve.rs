@@ -48,10 +48,26 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         .public_url
         .get_or_insert_with(|| format!("http://{bound}"))
         .clone();
-    let cfg = args
+    let mut cfg = args
         .service
         .core
         .to_config(!args.no_registration, Some(&public))?;
+    let pages = crate::pages::PagePaths::for_mounts(&http.mounts);
+    cfg.mail = args
+        .mail
+        .to_config(&public, pages.mail_paths())
+        .map_err(Fatal)?;
+    match &cfg.mail.transport {
+        Some(t) if args.mail.mail_log => tracing::warn!(
+            transport = %t.0.describe(),
+            "mails are written to the log, links and tokens included, and not sent: for local development only"
+        ),
+        Some(t) => tracing::info!(transport = %t.0.describe(), from = %cfg.mail.from, "mail delivery configured"),
+        None => tracing::info!("no mail transport (--smtp-url): password reset, email verification, email change and invitations are unavailable"),
+    }
+    for name in cfg.mail.templates.overridden() {
+        tracing::info!(template = name, "mail template overridden");
+    }
     let store = Arc::new(open(db).await?);
     let counters: Option<Arc<dyn crate::core::limits::Counters>> = match &args.redis {
         Some(url) => Some(Arc::new(

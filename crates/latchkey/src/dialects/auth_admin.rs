@@ -70,6 +70,7 @@ fn common(e: CoreError) -> Response {
             &format!("{} already exists", f.as_str()),
         ),
         CoreError::Forbidden(_) => msg(StatusCode::FORBIDDEN, "forbidden"),
+        CoreError::EmailNotVerified => msg(StatusCode::FORBIDDEN, wire::EMAIL_NOT_VERIFIED),
         CoreError::NotFound(_) => msg(StatusCode::NOT_FOUND, "User not found"),
         _ => msg(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -147,6 +148,7 @@ async fn login(
         Err(CoreError::InvalidCredentials) => msg(StatusCode::UNAUTHORIZED, "invalid credentials"),
         Err(CoreError::AccountDisabled) => msg(StatusCode::FORBIDDEN, "account disabled"),
         Err(CoreError::MfaRequired) => msg(StatusCode::UNAUTHORIZED, wire::MFA_REQUIRED),
+        Err(CoreError::EmailNotVerified) => msg(StatusCode::FORBIDDEN, wire::EMAIL_NOT_VERIFIED),
         Err(e) => common(e),
     }
 }

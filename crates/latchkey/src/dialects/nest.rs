@@ -31,6 +31,7 @@ pub fn shared(e: CoreError) -> Response {
         CoreError::InvalidCredentials => error(StatusCode::UNAUTHORIZED, "Invalid credentials"),
         CoreError::AccountDisabled => error(StatusCode::FORBIDDEN, "Account disabled"),
         CoreError::MfaRequired => error(StatusCode::UNAUTHORIZED, wire::MFA_REQUIRED),
+        CoreError::EmailNotVerified => error(StatusCode::FORBIDDEN, wire::EMAIL_NOT_VERIFIED),
         CoreError::RateLimited { retry_after } => wire::retry_after(
             error(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             retry_after,

@@ -92,6 +92,7 @@ fn common(e: CoreError) -> Response {
         CoreError::InvalidCredentials => err(StatusCode::UNAUTHORIZED, "Invalid credentials"),
         CoreError::AccountDisabled => err(StatusCode::FORBIDDEN, "Account disabled"),
         CoreError::MfaRequired => err(StatusCode::UNAUTHORIZED, wire::MFA_REQUIRED),
+        CoreError::EmailNotVerified => err(StatusCode::FORBIDDEN, wire::EMAIL_NOT_VERIFIED),
         CoreError::RateLimited { retry_after } => wire::retry_after(
             err(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             retry_after,

@@ -21,6 +21,11 @@ use crate::http::{bearer_token, AppState};
 pub const MFA_REQUIRED: &str = "A second factor is required for this account: \
     sign in through the hosted sign-in page or the native API (/v1/auth/login)";
 
+/// What every login says when `--email-verification required` holds and the user's address
+/// is not verified yet (a new link is on its way, within the per-address mail limit).
+pub const EMAIL_NOT_VERIFIED: &str = "Email address not verified: \
+    follow the link in the verification mail we sent, then sign in again";
+
 /// What could not be read from a request.
 #[derive(Debug, Clone)]
 pub enum Reject {

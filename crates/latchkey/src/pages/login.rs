@@ -118,6 +118,11 @@ async fn render(
                 .passkeys_available()
                 .then_some(url(st, "/v1/auth/passkey/options"))
                 .as_deref(),
+            forgot: st
+                .svc
+                .mail_enabled()
+                .then_some(url(st, &st.pages.forgot_password))
+                .as_deref(),
         }),
         redirect,
         cookies,
@@ -322,6 +327,21 @@ pub(super) async fn post_login(
                 identifier,
                 Some("The username or email, or the password, is not right."),
                 StatusCode::UNAUTHORIZED,
+                &cookies,
+                None,
+                false,
+            )
+            .await
+        }
+        Err(CoreError::EmailNotVerified) => {
+            render(
+                &st,
+                &request,
+                &params,
+                &csrf,
+                identifier,
+                Some("Confirm your email address first: follow the link in the mail we sent you, then sign in again."),
+                StatusCode::FORBIDDEN,
                 &cookies,
                 None,
                 false,

@@ -1,5 +1,6 @@
 //! The hosted pages: sign-in (`/login`), consent (`/consent`), sign-out (`/logout`), the
-//! account's two-step verification (`/account`), the
+//! account's two-step verification (`/account`), the pages mails lead to (`/forgot-password`,
+//! `/reset-password`, `/verify-email`, `/confirm-email`, `/accept-invitation`), the
 //! authorization endpoint that leads to them (`/oauth/authorize`), and the error page.
 //!
 //! Server-rendered HTML (maud templates compiled into the binary, escaped by construction),
@@ -15,6 +16,8 @@ mod authorize;
 mod consent;
 mod login;
 mod logout;
+mod mail;
+mod mail_views;
 mod views;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -45,6 +48,16 @@ pub const PATHS: &[(&str, &str)] = &[
     ("GET", "/assets/latchkey.css"),
     ("GET", "/assets/passkey.js"),
     ("POST", "/oauth/account/passkey-options"),
+    ("GET", "/oauth/forgot-password"),
+    ("POST", "/oauth/forgot-password"),
+    ("GET", "/oauth/reset-password"),
+    ("POST", "/oauth/reset-password"),
+    ("GET", "/oauth/verify-email"),
+    ("POST", "/oauth/verify-email"),
+    ("GET", "/oauth/confirm-email"),
+    ("POST", "/oauth/confirm-email"),
+    ("GET", "/oauth/accept-invitation"),
+    ("POST", "/oauth/accept-invitation"),
 ];
 
 /// Where the sign-in, consent and sign-out pages are served: `/login`, `/consent` and
@@ -57,6 +70,11 @@ pub struct PagePaths {
     pub consent: String,
     pub logout: String,
     pub account: String,
+    pub forgot_password: String,
+    pub reset_password: String,
+    pub verify_email: String,
+    pub confirm_email: String,
+    pub accept_invitation: String,
 }
 
 /// The sign-in page's request that means "back to the account page afterwards".
@@ -77,6 +95,21 @@ impl PagePaths {
             consent: pick("consent"),
             logout: pick("logout"),
             account: pick("account"),
+            forgot_password: pick("forgot-password"),
+            reset_password: pick("reset-password"),
+            verify_email: pick("verify-email"),
+            confirm_email: pick("confirm-email"),
+            accept_invitation: pick("accept-invitation"),
+        }
+    }
+
+    /// Where mails link to.
+    pub fn mail_paths(&self) -> crate::core::mail::MailPaths {
+        crate::core::mail::MailPaths {
+            reset: self.reset_password.clone(),
+            verify: self.verify_email.clone(),
+            change: self.confirm_email.clone(),
+            invitation: self.accept_invitation.clone(),
         }
     }
 }
@@ -103,6 +136,26 @@ pub fn router(paths: &PagePaths) -> Router<AppState> {
         .route(
             &format!("{}/passkey-options", paths.account),
             axum::routing::post(account::post_passkey_options),
+        )
+        .route(
+            &paths.forgot_password,
+            get(mail::get_forgot).post(mail::post_forgot),
+        )
+        .route(
+            &paths.reset_password,
+            get(mail::get_reset).post(mail::post_reset),
+        )
+        .route(
+            &paths.verify_email,
+            get(mail::get_verify).post(mail::post_verify),
+        )
+        .route(
+            &paths.confirm_email,
+            get(mail::get_change).post(mail::post_change),
+        )
+        .route(
+            &paths.accept_invitation,
+            get(mail::get_invitation).post(mail::post_invitation),
         )
         .route("/assets/passkey.js", get(script))
         .route("/assets/latchkey.css", get(stylesheet))

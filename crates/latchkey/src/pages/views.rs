@@ -7,7 +7,7 @@ use maud::{html, Markup, DOCTYPE};
 use crate::core::oauth::authorize::describe_scope;
 use crate::core::service::PasskeyInfo;
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub(super) fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -39,6 +39,8 @@ pub struct LoginForm<'a> {
     pub client_name: Option<&'a str>,
     /// Where the passkey sign-in options come from, where passkeys work.
     pub passkey_options: Option<&'a str>,
+    /// The "forgot your password" page, where this server sends mail.
+    pub forgot: Option<&'a str>,
 }
 
 pub fn login(f: &LoginForm<'_>) -> Markup {
@@ -66,6 +68,9 @@ pub fn login(f: &LoginForm<'_>) -> Markup {
                     autocomplete="current-password" required autofocus[f.error.is_some()]
                     aria-describedby=[described] aria-invalid=[invalid];
                 button type="submit" { "Sign in" }
+            }
+            @if let Some(forgot) = f.forgot {
+                p class="aside" { a href=(forgot) { "Forgot your password?" } }
             }
             @if let Some(options) = f.passkey_options {
                 form method="post" action=(f.action) id="passkey-sign-in-form" {

@@ -1,5 +1,6 @@
 //! A `kill -9` in the middle of a write load loses no acknowledged write and leaves the
-//! database consistent, on SQLite and PostgreSQL.
+//! database consistent, and a `kill -9` with mail queued (the SMTP server down) loses no
+//! mail, on SQLite and PostgreSQL.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,10 @@ use serde_json::json;
 use crate::helpers::*;
 
 fn start(url: &str, port: u16) -> Child {
+    start_with(url, port, &[])
+}
+
+fn start_with(url: &str, port: u16, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args([
             "serve",
@@ -18,6 +23,7 @@ fn start(url: &str, port: u16) -> Child {
             "--database",
             url,
         ])
+        .args(extra)
         .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")
         .env("LATCHKEY_ARGON2_ITERATIONS", "1")
@@ -154,4 +160,87 @@ async fn kill_nine_mid_write_loses_no_acknowledged_write_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_mid_write_loses_no_acknowledged_write_on_postgres() {
     kill_nine_mid_load(Backend::Postgres).await;
+}
+
+/// `kill -9` of a server whose SMTP server is down: the queued mail is delivered, once, by
+/// the next start, after the SMTP server comes back.
+async fn kill_nine_with_mail_queued(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let mut sink = crate::smtp_sink::Sink::start().await;
+    sink.stop();
+    let smtp = sink.url();
+    let args = [
+        "--smtp-url",
+        smtp.as_str(),
+        "--mail-from",
+        "Example ID <id@example.com>",
+        "--mail-retry-base-secs",
+        "1",
+    ];
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut child = start_with(&db.url, port, &args);
+    wait_ready(&http, &base).await;
+    let token = login_at(&http, &base, "admin", ADMIN_PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(format!("{base}/v1/auth/password-reset"))
+        .json(&json!({"email": "admin@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // Bounded: 50 polls, 100 ms apart, until a delivery attempt has failed.
+    let mut tried = false;
+    for _ in 0..50 {
+        let list: serde_json::Value = http
+            .get(format!("{base}/v1/mail"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if list["items"][0]["attempts"].as_u64().unwrap_or(0) >= 1 {
+            tried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(tried, "the first attempt failed against the closed port");
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    sink.restart().await;
+    let mut child = start_with(&db.url, port, &args);
+    wait_ready(&http, &base).await;
+    let mail = sink.one("admin@example.com").await;
+    assert!(
+        mail.link().contains("/reset-password?token="),
+        "{}",
+        mail.text
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.all().len(), 1, "delivered once");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_nine_with_mail_queued_loses_no_mail_on_sqlite() {
+    kill_nine_with_mail_queued(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_nine_with_mail_queued_loses_no_mail_on_postgres() {
+    kill_nine_with_mail_queued(Backend::Postgres).await;
 }

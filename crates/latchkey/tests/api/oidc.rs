@@ -462,6 +462,18 @@ dual!(
         assert_eq!(u.body["sub"], uid.to_string());
         assert_eq!(u.body["email"], "ada@example.com");
         assert_eq!(u.body["email_verified"], false);
+        // Once the address counts as verified, the claim says so.
+        let v = app
+            .call(
+                "PUT",
+                &format!("/v1/users/{uid}/email-verified"),
+                Some(&app.admin),
+                Some(json!({"email_verified": true})),
+            )
+            .await;
+        assert_eq!(v.status, 200, "{}", v.text);
+        assert_eq!(v.body["email_verified"], true);
+        assert_eq!(userinfo(&app, &access).await.body["email_verified"], true);
         let posted = app
             .send(
                 app.http
