@@ -21,6 +21,7 @@ password="st-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 LATCHKEY_ADMIN_PASSWORD="$password" LATCHKEY_ARGON2_MEMORY_KIB=64 LATCHKEY_ARGON2_ITERATIONS=1 \
 LATCHKEY_ADDRESS_FAILURE_LIMIT=0 LATCHKEY_LOGIN_LOCK_AFTER=0 LATCHKEY_RATE_REGISTER_PER_HOUR=0 \
 LATCHKEY_RATE_REFRESH_PER_MINUTE=0 LATCHKEY_RATE_PASSWORD_PER_HOUR=0 RUST_LOG=error \
+LATCHKEY_MAIL_LOG=true LATCHKEY_RATE_MAIL_PER_HOUR=0 LATCHKEY_MAIL_PER_RECIPIENT_PER_HOUR=0 \
     target/debug/latchkey serve --listen "127.0.0.1:$port" --database "$work/st.db" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -57,17 +57,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         .mail
         .to_config(&public, pages.mail_paths())
         .map_err(Fatal)?;
-    match &cfg.mail.transport {
-        Some(t) if args.mail.mail_log => tracing::warn!(
-            transport = %t.0.describe(),
-            "mails are written to the log, links and tokens included, and not sent: for local development only"
-        ),
-        Some(t) => tracing::info!(transport = %t.0.describe(), from = %cfg.mail.from, "mail delivery configured"),
-        None => tracing::info!("no mail transport (--smtp-url): password reset, email verification, email change and invitations are unavailable"),
-    }
-    for name in cfg.mail.templates.overridden() {
-        tracing::info!(template = name, "mail template overridden");
-    }
+    let svc_mail = cfg.mail.clone();
     let store = Arc::new(open(db).await?);
     let counters: Option<Arc<dyn crate::core::limits::Counters>> = match &args.redis {
         Some(url) => Some(Arc::new(
@@ -118,6 +108,17 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         }
     }
 
+    match &svc_mail.transport {
+        Some(t) if args.mail.mail_log => tracing::warn!(
+            transport = %t.0.describe(),
+            "mails are written to the log, links and tokens included, and not sent: for local development only"
+        ),
+        Some(t) => tracing::info!(transport = %t.0.describe(), from = %svc_mail.from, "mail delivery configured"),
+        None => tracing::info!("no mail transport (--smtp-url): password reset, email verification, email change and invitations are unavailable"),
+    }
+    for name in svc_mail.templates.overridden() {
+        tracing::info!(template = name, "mail template overridden");
+    }
     let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
     tracing::info!(
         listen = %local,

@@ -462,6 +462,15 @@ dual!(
         assert_eq!(u.body["sub"], uid.to_string());
         assert_eq!(u.body["email"], "ada@example.com");
         assert_eq!(u.body["email_verified"], false);
+        let posted = app
+            .send(
+                app.http
+                    .post(app.url("/oauth/userinfo"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("access_token={access}")),
+            )
+            .await;
+        assert_eq!(posted.body, u.body);
         // Once the address counts as verified, the claim says so.
         let v = app
             .call(
@@ -474,15 +483,6 @@ dual!(
         assert_eq!(v.status, 200, "{}", v.text);
         assert_eq!(v.body["email_verified"], true);
         assert_eq!(userinfo(&app, &access).await.body["email_verified"], true);
-        let posted = app
-            .send(
-                app.http
-                    .post(app.url("/oauth/userinfo"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(format!("access_token={access}")),
-            )
-            .await;
-        assert_eq!(posted.body, u.body);
         app.get("/v1/me", &access)
             .await
             .assert_problem(401, "unauthenticated");

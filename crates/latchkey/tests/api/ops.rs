@@ -112,6 +112,16 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/auth/mfa/webauthn", "post"),
         ("/v1/auth/passkey/options", "post"),
         ("/v1/auth/passkey", "post"),
+        ("/v1/auth/password-reset", "post"),
+        ("/v1/auth/password-reset/confirm", "post"),
+        ("/v1/me/email/verify", "post"),
+        ("/v1/auth/verify-email", "post"),
+        ("/v1/me/email", "post"),
+        ("/v1/auth/email-change/confirm", "post"),
+        ("/v1/users/invite", "post"),
+        ("/v1/auth/invitation/accept", "post"),
+        ("/v1/users/{id}/email-verified", "put"),
+        ("/v1/mail", "get"),
     ];
     let mut documented = 0;
     for (path, ops) in paths {
