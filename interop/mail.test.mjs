@@ -57,6 +57,7 @@ test('reset a forgotten password from the mail, then sign in with the new one', 
   const tab = await ctx.newPage()
   const problems = watch(tab)
   await tab.goto(`${lk.base}/login`)
+  await tab.screenshot({ path: SHOTS + 'mail-login-link.png', fullPage: true })
   await tab.getByRole('link', { name: 'Forgot your password?' }).click()
   await tab.waitForURL(`${lk.base}/forgot-password`)
   assert.equal(await tab.title(), 'Forgot your password? · Latchkey')

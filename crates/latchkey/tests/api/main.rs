@@ -21,6 +21,7 @@ mod oauth;
 mod oidc;
 mod ops;
 mod orgs;
+mod outbox;
 mod passkeys;
 mod regressions;
 mod roles;
