@@ -14,7 +14,6 @@ use crate::limits::Limited;
 use crate::mail::store::{MailQuery, MailRecord, NewMail, NewMailToken};
 use crate::mail::{MailKind, TokenPurpose, Verification};
 use crate::model::*;
-use crate::password::Verified as PwVerified;
 use crate::seal::Sealer;
 use crate::service::{Latchkey, NewAccount};
 use crate::tokens::{new_refresh_token, refresh_digest};
@@ -458,21 +457,19 @@ impl Latchkey {
         self.mail_configured()?;
         let new_email = validate::email(new_email)?;
         self.mail_rate(client)?;
-        let stored = self
-            .store
-            .password_hash(actor.user_id)
-            .await?
-            .ok_or(CoreError::NotFound(Entity::User))?;
-        if self.hasher.verify(password, Some(&stored)).await? == PwVerified::No {
-            self.audit(
-                AuditEvent::new("email.change_requested")
-                    .failed()
-                    .by(actor)
-                    .on("user", actor.user_id)
-                    .detail("wrong password"),
-            )
-            .await;
-            return Err(CoreError::WrongPassword);
+        match self.check_current_password(actor.user_id, password).await {
+            Err(CoreError::WrongPassword) => {
+                self.audit(
+                    AuditEvent::new("email.change_requested")
+                        .failed()
+                        .by(actor)
+                        .on("user", actor.user_id)
+                        .detail("wrong password"),
+                )
+                .await;
+                return Err(CoreError::WrongPassword);
+            }
+            checked => checked?,
         }
         let user = self.user_or_gone(actor.user_id).await?;
         let key = validate::fold(&new_email);

@@ -21,14 +21,7 @@ impl Latchkey {
         access::self_or_admin(actor, target)?;
         self.rate_limit(Limited::Password, client)?;
         self.check_new_password(new)?;
-        let stored = self
-            .store
-            .password_hash(target)
-            .await?
-            .ok_or(CoreError::NotFound(Entity::User))?;
-        if self.hasher.verify(current, Some(&stored)).await? == PwVerified::No {
-            return Err(CoreError::WrongPassword);
-        }
+        self.check_current_password(target, current).await?;
         let hash = self.hasher.hash(new).await?;
         let keep = (actor.user_id == target).then_some(&actor.session_id);
         let w = self
@@ -42,6 +35,23 @@ impl Latchkey {
                 .on("user", target),
         )
         .await;
+        Ok(())
+    }
+
+    /// Is `password` the user's current one? [`CoreError::WrongPassword`] if not.
+    pub(crate) async fn check_current_password(
+        &self,
+        user: UserId,
+        password: &str,
+    ) -> CoreResult<()> {
+        let stored = self
+            .store
+            .password_hash(user)
+            .await?
+            .ok_or(CoreError::NotFound(Entity::User))?;
+        if self.hasher.verify(password, Some(&stored)).await? == PwVerified::No {
+            return Err(CoreError::WrongPassword);
+        }
         Ok(())
     }
 
