@@ -16,6 +16,8 @@ pub enum Entity {
     Session,
     Client,
     Passkey,
+    /// A sign-in lock (a failed-login counter).
+    Lock,
 }
 
 impl Entity {
@@ -24,6 +26,7 @@ impl Entity {
             Entity::User => "user",
             Entity::Role => "role",
             Entity::Assignment => "role assignment",
+            Entity::Lock => "lock",
             Entity::Organization => "organization",
             Entity::Session => "session",
             Entity::Client => "client",

@@ -78,6 +78,12 @@ pub trait Counters: Send + Sync {
     /// Locks `key` until `until`, never shortening a lock.
     fn lock<'a>(&'a self, key: &'a str, until: super::model::Timestamp) -> CountersFuture<'a, ()>;
     fn clear<'a>(&'a self, key: &'a str) -> CountersFuture<'a, ()>;
+    /// Up to `limit` counters locked at `now`, the longest lock first (the console's list).
+    fn locked<'a>(
+        &'a self,
+        now: super::model::Timestamp,
+        limit: u32,
+    ) -> CountersFuture<'a, Vec<ThrottleRow>>;
 }
 
 /// Requests allowed per client address per window; `0` turns a limit off.

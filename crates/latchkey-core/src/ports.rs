@@ -283,6 +283,13 @@ pub trait AuditStore: Send + Sync {
         limit: u64,
         ascending: bool,
     ) -> CoreResult<(Vec<AuditRecord>, u64)>;
+    /// How many events of `action` each hour since `since`, by outcome:
+    /// `(hour, outcome, count)` with `hour` the hours since the epoch.
+    async fn audit_hourly(
+        &self,
+        action: &str,
+        since: Timestamp,
+    ) -> CoreResult<Vec<(i64, String, i64)>>;
 }
 
 #[async_trait]

@@ -27,6 +27,31 @@ impl AuditStore for Store {
             .map_err(db_err)
     }
 
+    async fn audit_hourly(
+        &self,
+        action: &str,
+        since: Timestamp,
+    ) -> CoreResult<Vec<(i64, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT at / 3600000 AS hour, outcome, COUNT(*) AS n FROM audit_events \
+             WHERE at >= $1 AND action = $2 GROUP BY at / 3600000, outcome ORDER BY hour",
+        )
+        .bind(since.0)
+        .bind(action)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("hour").map_err(db_err)?,
+                    r.try_get("outcome").map_err(db_err)?,
+                    r.try_get("n").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Events matching `q`, newest first (or oldest first with `ascending`).
     async fn list_audit(
         &self,

@@ -139,6 +139,58 @@ impl Counters for RedisCounters {
             Ok(())
         })
     }
+
+    fn locked<'a>(&'a self, now: Timestamp, limit: u32) -> CountersFuture<'a, Vec<ThrottleRow>> {
+        Box::pin(self.scan_locked(now, limit))
+    }
+}
+
+/// How many keys one console listing of the locks may look at in Redis (SCAN is bounded so
+/// a large keyspace cannot stall the page).
+const SCAN_BUDGET: usize = 10_000;
+
+impl RedisCounters {
+    async fn scan_locked(&self, now: Timestamp, limit: u32) -> Result<Vec<ThrottleRow>, CoreError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut seen = 0usize;
+        let mut out = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{PREFIX}*"))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            seen += keys.len();
+            for k in keys {
+                let (f, w, l): (Option<i64>, Option<i64>, Option<i64>) = redis::cmd("HMGET")
+                    .arg(&k)
+                    .arg(&["f", "w", "l"])
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                if let (Some(failures), Some(l)) = (f, l.filter(|l| *l > now.0)) {
+                    out.push(ThrottleRow {
+                        key: k[PREFIX.len()..].to_owned(),
+                        failures,
+                        window_start: w.unwrap_or(0),
+                        locked_until: Some(l),
+                    });
+                }
+            }
+            cursor = next;
+            if cursor == 0 || seen >= SCAN_BUDGET {
+                break;
+            }
+        }
+        out.sort_by(|a, b| b.locked_until.cmp(&a.locked_until).then(a.key.cmp(&b.key)));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
 }
 
 impl std::fmt::Debug for RedisCounters {

@@ -109,4 +109,37 @@ impl Counters for Store {
     fn clear<'a>(&'a self, key: &'a str) -> CountersFuture<'a, ()> {
         Box::pin(self.throttle_clear(key))
     }
+
+    fn locked<'a>(&'a self, now: Timestamp, limit: u32) -> CountersFuture<'a, Vec<ThrottleRow>> {
+        Box::pin(self.throttle_locked(now, limit))
+    }
+}
+
+impl Store {
+    /// The identifiers and addresses locked now, the longest lock first.
+    pub async fn throttle_locked(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> CoreResult<Vec<ThrottleRow>> {
+        let rows = sqlx::query(
+            "SELECT key, failures, window_start, locked_until FROM login_throttle \
+             WHERE locked_until > $1 ORDER BY locked_until DESC, key LIMIT $2",
+        )
+        .bind(now.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ThrottleRow {
+                    key: r.try_get("key").map_err(db_err)?,
+                    failures: r.try_get("failures").map_err(db_err)?,
+                    window_start: r.try_get("window_start").map_err(db_err)?,
+                    locked_until: r.try_get("locked_until").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
 }

@@ -24,6 +24,7 @@ mod accounts;
 mod authorize;
 mod clients;
 mod codes;
+mod console;
 mod grants;
 mod import;
 mod mail;
@@ -43,6 +44,7 @@ pub use accounts::{Bootstrapped, NewAccount, SignupPolicy, UserPatch};
 pub use authorize::{AuthorizeStep, BrowserSession, Fresh, SignIn, CODE_TTL_SECS};
 pub use clients::CreatedClient;
 pub use codes::UserTokens;
+pub use console::{CurrentLock, HourlyLogins, KeyInfo, Overview};
 pub use grants::{LogoutRequest, LogoutTarget};
 pub use import::IMPORT_BATCH;
 pub use mail::{Invited, LinkTarget};
@@ -209,17 +211,26 @@ impl Latchkey {
     /// Adds a new signing key for each algorithm; the old ones keep verifying, and stay in
     /// the JWKS, until their tokens expire. Returns the new keys' ids.
     pub async fn rotate_keys(&self) -> CoreResult<Vec<String>> {
+        self.rotate_keys_by(None).await
+    }
+
+    /// [`Self::rotate_keys`], recorded as `actor`'s doing when one is named.
+    pub(crate) async fn rotate_keys_by(
+        &self,
+        actor: Option<&crate::model::Principal>,
+    ) -> CoreResult<Vec<String>> {
         let mut kids = Vec::new();
         for alg in KeyAlg::ALL {
             let key = self.new_key(alg).await?;
             let w = self.store.add_key(&key, true).await?;
             self.applied(w);
-            self.audit(
-                AuditEvent::new("key.rotated")
-                    .on("key", &key.kid)
-                    .detail(alg.as_str().to_owned()),
-            )
-            .await;
+            let mut event = AuditEvent::new("key.rotated")
+                .on("key", &key.kid)
+                .detail(alg.as_str().to_owned());
+            if let Some(a) = actor {
+                event = event.by(a);
+            }
+            self.audit(event).await;
             kids.push(key.kid);
         }
         self.tokens.load_keys(&self.store.list_keys().await?)?;
