@@ -426,9 +426,18 @@ def run(args):
             must(*http("GET", lk(f"/v1/users?per_page=20&q={t}"), token=admin_token), f"search {t}")
         results["search"] = wrk(lk("/v1/users"), "paths.lua", 4, 2, secs, env={**token_env, "BENCH_PATHS": paths})
         results["search_terms"] = terms
+        # The console's users page with the same searches, as the signed-in admin's browser
+        # (server-rendered HTML: the search, the filters' role and organization lists, a page).
+        console_env = {"BENCH_COOKIE": browser_cookie(ADMIN), "BENCH_PATHS": "|".join(f"/console/users?q={t}" for t in terms)}
+        conn = HTTPConnection(HOST, LK_PORT, timeout=10)
+        conn.request("GET", f"/console/users?q={terms[0]}", headers={"Cookie": console_env["BENCH_COOKIE"]})
+        cr = conn.getresponse()
+        if cr.status != 200 or b"Search users" not in cr.read():
+            raise SystemExit(f"bench: the console's users page answered {cr.status}")
+        results["console_users"] = wrk(lk("/console/users"), "cookie_paths.lua", 4, 2, secs, env=console_env)
         log(
             f"list p99 {results['list']['p99_ms']:.2f} ms, deep p99 {results['deep']['p99_ms']:.2f} ms, "
-            f"search p99 {results['search']['p99_ms']:.2f} ms"
+            f"search p99 {results['search']['p99_ms']:.2f} ms, console users p99 {results['console_users']['p99_ms']:.2f} ms"
         )
         results["final_rss_mib"] = rss_kib(lkp.proc.pid, "VmHWM") / 1024
 
@@ -543,6 +552,7 @@ def table(mode, r):
             f"{r['deep_offset']['p99_ms']:.2f}",
         ),
         (f"search: `q=` over {len(r['search_terms'])} terms, c=4", f"{r['search']['rps']:,.0f} req/s", f"{r['search']['p50_ms']:.2f}", f"{r['search']['p99_ms']:.2f}"),
+        (f"console: `/console/users?q=` (HTML, signed-in admin) over the same terms, c=4", f"{r['console_users']['rps']:,.0f} req/s", f"{r['console_users']['p50_ms']:.2f}", f"{r['console_users']['p99_ms']:.2f}"),
         (
             "OpenID round: authorize (signed in, first-party) + code exchange with an RS256 ID token, c=16 "
             "(latency per request)",
@@ -601,7 +611,7 @@ def table(mode, r):
     return head + "\n\n" + "\n".join(lines)
 
 
-def browser_cookie(identifier):
+def browser_cookie(identifier, password=None):
     """Signs in at the hosted page as a browser does; returns the session cookie."""
     conn = HTTPConnection(HOST, LK_PORT, timeout=10)
     conn.request("GET", "/login")
@@ -609,7 +619,7 @@ def browser_cookie(identifier):
     page = r.read().decode()
     csrf_cookie = next(v.split(";")[0] for k, v in r.getheaders() if k.lower() == "set-cookie")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    form = urllib.parse.urlencode({"csrf": csrf, "identifier": identifier, "password": PASSWORD})
+    form = urllib.parse.urlencode({"csrf": csrf, "identifier": identifier, "password": password or PASSWORD})
     conn.request(
         "POST",
         "/login",
@@ -698,6 +708,7 @@ def final_line(r):
         f"list_p99_ms={r['list']['p99_ms']:.2f} "
         f"deep_page_p99_ms={r['deep']['p99_ms']:.2f} "
         f"search_p99_ms={r['search']['p99_ms']:.2f} "
+        f"console_users_p99_ms={r['console_users']['p99_ms']:.2f} "
         f"idle_rss_mib={r['idle_rss_mib']:.1f} "
         f"load_rss_mib={r['load_rss_mib']:.1f} "
         f"startup_ms={r['startup_ms']:.0f} "

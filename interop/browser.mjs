@@ -4,7 +4,8 @@
 // the code flow (the authorization URL with PKCE, the code exchange). Loopback only.
 
 import { createServer } from 'node:http'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { createHash, randomBytes } from 'node:crypto'
 import { chromium } from 'playwright-core'
 import { freePort } from './server.mjs'
@@ -63,4 +64,16 @@ export async function exchangeCode(lk, client, rp, code, verifier) {
   const body = await r.json()
   const claims = body.id_token ? JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url')) : null
   return { status: r.status, body, claims }
+}
+
+// axe-core (npm, pinned in package-lock.json) run in the page: the serious and critical
+// violations, each with the elements at fault. It is evaluated through the DevTools protocol,
+// which the pages' script-src 'self' does not govern, so the policy stays as served.
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+export async function axeViolations(tab) {
+  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) await tab.evaluate(AXE)
+  const r = await tab.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }))
+  return r.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(' | ')}`)
 }

@@ -71,7 +71,7 @@ test('set up an authenticator app on the account page, then sign in with its cod
   await tab.getByLabel('Password').fill('grace-password-1')
   await tab.getByRole('button', { name: 'Sign in', exact: true }).click()
   await tab.waitForURL(`${lk.base}/account`)
-  assert.equal(await tab.title(), 'Two-step verification · Latchkey')
+  assert.equal(await tab.title(), 'Your account · Latchkey')
   await tab.screenshot({ path: SHOTS + 'mfa-account-off.png', fullPage: true })
 
   await tab.getByRole('button', { name: 'Set up an authenticator app' }).click()

@@ -24,12 +24,12 @@ if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
     if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
         suites=(interop/oauth.test.mjs interop/oidc.test.mjs)
         if scripts/browser.sh; then
-            suites+=(interop/cors.test.mjs interop/pages.test.mjs interop/mfa.test.mjs interop/passkeys.test.mjs interop/mail.test.mjs)
+            suites+=(interop/cors.test.mjs interop/pages.test.mjs interop/mfa.test.mjs interop/passkeys.test.mjs interop/mail.test.mjs interop/console.test.mjs)
         elif [ "${CI:-}" = "true" ]; then
             echo "test.sh: Chromium is required under CI=true for the browser tests" >&2
             status=1
         else
-            printf 'interop/cors.test.mjs interop/pages.test.mjs interop/mfa.test.mjs interop/passkeys.test.mjs interop/mail.test.mjs\tChromium not installed and not installable here\n' >> "$skips"
+            printf 'interop/cors.test.mjs interop/pages.test.mjs interop/mfa.test.mjs interop/passkeys.test.mjs interop/mail.test.mjs interop/console.test.mjs\tChromium not installed and not installable here\n' >> "$skips"
         fi
         if [ "$status" -eq 0 ]; then
             (cd interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || status=$?

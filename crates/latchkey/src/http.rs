@@ -27,6 +27,21 @@ pub struct AppState {
     /// Where the hosted pages are (they yield their usual paths to a dialect mounted at the
     /// root that serves the same ones).
     pub pages: Arc<crate::pages::PagePaths>,
+    /// The effective configuration, secrets left out (the console's settings page).
+    pub settings: Arc<[Setting]>,
+}
+
+/// One option of the running configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// `--listen`.
+    pub option: String,
+    /// `LATCHKEY_LISTEN`, where the option has one.
+    pub env: Option<String>,
+    /// The value, with any password or key replaced by `(set, not shown)`.
+    pub value: String,
+    /// `default`, `environment` or `command line`.
+    pub source: &'static str,
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive), if any.

@@ -325,6 +325,9 @@ pub fn root_routes() -> Vec<(String, String)> {
     for (m, path) in crate::pages::PATHS {
         out.push(((*m).to_owned(), (*path).to_owned()));
     }
+    for (m, path) in crate::pages::CONSOLE_PATHS {
+        out.push(((*m).to_owned(), (*path).to_owned()));
+    }
     out
 }
 
@@ -390,6 +393,8 @@ pub struct HttpOptions {
     pub citizen_portal_role_ids: RoleIds,
     /// Where browsers and clients reach Latchkey; `None`: `http://` and the bound address.
     pub public_url: Option<String>,
+    /// The effective configuration, as the console's settings page shows it (secrets left out).
+    pub settings: Vec<crate::http::Setting>,
 }
 
 impl Default for HttpOptions {
@@ -401,6 +406,7 @@ impl Default for HttpOptions {
             citizen_portal_role_ids: RoleIds::parse(RoleIds::CITIZEN_PORTAL)
                 .expect("the built-in citizen-portal role ids parse"),
             public_url: None,
+            settings: Vec::new(),
         }
     }
 }
@@ -511,6 +517,7 @@ pub async fn serve(
         citizen_portal_role_ids: Arc::new(opts.citizen_portal_role_ids.clone()),
         public_url: public_url.into(),
         pages: Arc::new(crate::pages::PagePaths::for_mounts(&opts.mounts)),
+        settings: opts.settings.clone().into(),
     };
     let outbox = tokio::spawn(svc.clone().run_outbox(shutdown.clone()));
     let sync = tokio::spawn(svc.run_sync(shutdown.clone()));

@@ -17,7 +17,7 @@ mod passkeys;
 pub mod problem;
 mod roles;
 mod transfer;
-mod users;
+pub(crate) mod users;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Parses `sort` (`username`, `-created_at`, …).
-fn parse_sort(raw: Option<&str>) -> Result<(UserSort, bool), Problem> {
+pub(crate) fn parse_sort(raw: Option<&str>) -> Result<(UserSort, bool), Problem> {
     let raw = raw.unwrap_or("id");
     let (desc, field) = match raw.strip_prefix('-') {
         Some(f) => (true, f),
@@ -49,7 +49,7 @@ fn parse_sort(raw: Option<&str>) -> Result<(UserSort, bool), Problem> {
 }
 
 /// Cursors are opaque to clients: base64url of `<kind>:<id>:<key>`.
-fn encode_cursor(c: &UserCursor) -> String {
+pub(crate) fn encode_cursor(c: &UserCursor) -> String {
     let raw = match &c.key {
         CursorKey::Int(v) => format!("i:{}:{v}", c.id.0),
         CursorKey::Text(v) => format!("t:{}:{v}", c.id.0),
@@ -57,7 +57,7 @@ fn encode_cursor(c: &UserCursor) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(s: &str) -> Result<Option<UserCursor>, Problem> {
+pub(crate) fn decode_cursor(s: &str) -> Result<Option<UserCursor>, Problem> {
     if s.is_empty() {
         return Ok(None);
     }

@@ -14,6 +14,7 @@ mod clients;
 mod config;
 mod operator;
 mod serve;
+mod settings;
 mod transfer;
 
 pub use args::*;

@@ -30,6 +30,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
             .map(crate::server::public_url)
             .transpose()
             .map_err(|e| Fatal(format!("--public-url: {e}")))?,
+        settings: super::settings::effective(),
     };
     http.validate()?;
     let addr: SocketAddr = args.listen.parse().map_err(|_| {

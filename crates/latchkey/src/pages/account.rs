@@ -1,4 +1,5 @@
-//! The account page (`/account`): the signed-in user's two-step verification. Set up an
+//! The account page (`/account`): the signed-in user's profile, password, email, sessions
+//! and connected applications (`account_self.rs`), and two-step verification. Set up an
 //! authenticator app (the QR code and the secret, then a code to confirm it; the recovery
 //! codes are shown once), replace the recovery codes, or turn it off. Changes need a
 //! sign-in in the last five minutes, as in the API; the page says so and offers one.
@@ -14,6 +15,7 @@ use super::{
     browser, csrf_ok, csrf_token, field, form_fields, page, see_other, unavailable, url,
     RETURN_TO_ACCOUNT,
 };
+use crate::api::Client;
 use crate::core::error::CoreError;
 use crate::core::mfa::totp;
 use crate::core::service::BrowserSession;
@@ -82,6 +84,16 @@ async fn render(
         None
     };
     let action = url(st, &st.pages.account);
+    let extra = match super::account_self::sections(st, b, &action, csrf).await {
+        Ok(m) => m,
+        Err(e) => return unavailable(st, e),
+    };
+    // A refusal's message is an error; anything else a notice.
+    let (notice, error) = if status.is_client_error() {
+        (None, notice)
+    } else {
+        (notice, None)
+    };
     let reauth = format!(
         "{}?{RETURN_TO_ACCOUNT}&prompt=login",
         url(st, &st.pages.login)
@@ -101,6 +113,8 @@ async fn render(
             recovery_left: mfa.enabled().then_some(mfa.recovery_codes_remaining),
             passkeys: passkeys.as_deref(),
             passkey_options: &options,
+            error,
+            extra,
         }),
         None,
         cookies,
@@ -201,6 +215,7 @@ async fn enrolling(
 
 pub(super) async fn post_account(
     State(st): State<AppState>,
+    Client(info): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -226,6 +241,16 @@ pub(super) async fn post_account(
     }
     let p = b.principal();
     let step = field(&fields, "step").unwrap_or("");
+    if let Some(done) = super::account_self::step(&st, &b, step, &fields, &info).await {
+        return match done.map_err(super::account_self::refusal_text) {
+            Ok(notice) => {
+                // A password change ends the other sessions: show the page as it is now.
+                overview(&st, &b, &csrf, Some(notice), StatusCode::OK, &cookies).await
+            }
+            Err(Ok((status, m))) => overview(&st, &b, &csrf, Some(&m), status, &cookies).await,
+            Err(Err(e)) => unavailable(&st, e),
+        };
+    }
     let outcome = match step {
         "begin" => match st.svc.begin_totp(&p).await {
             Ok(e) => {

@@ -129,6 +129,31 @@ async fn render(
     )
 }
 
+/// Where a sign-in that was not for an application goes back to: the account page
+/// (`return=account`) or a console page (`return=/console…`, a path on this server only).
+fn return_to(st: &AppState, request: &str) -> Option<String> {
+    let params = query_params(request);
+    let back = params
+        .iter()
+        .find(|(k, _)| k == "return")
+        .map(|(_, v)| v.as_str())?;
+    if back == "account" {
+        return Some(url(st, &st.pages.account));
+    }
+    console_path(back).then(|| url(st, back))
+}
+
+/// A console path a sign-in may return to: `/console`, or below it, with nothing that could
+/// make it another origin or leave the console.
+fn console_path(p: &str) -> bool {
+    let under = p == "/console" || p.starts_with("/console/") || p.starts_with("/console?");
+    under
+        && p.len() <= 1024
+        && !p.contains("//")
+        && !p.contains("..")
+        && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+}
+
 /// The request to carry on with after a sign-in: `prompt=login` and `max_age` are met now
 /// (the ID token's `auth_time` says when), so they must not send the browser back here.
 fn after_sign_in(q: &str) -> String {
@@ -287,11 +312,8 @@ pub(super) async fn post_login(
             if request.is_empty() {
                 return see_other(&url(&st, &st.pages.login), &cookies);
             }
-            if query_params(&request)
-                .iter()
-                .any(|(k, v)| k == "return" && v == "account")
-            {
-                return see_other(&url(&st, &st.pages.account), &cookies);
+            if let Some(to) = return_to(&st, &request) {
+                return see_other(&to, &cookies);
             }
             let q = after_sign_in(&request);
             let fresh = Fresh {
@@ -394,7 +416,26 @@ pub(super) async fn post_login(
 
 #[cfg(test)]
 mod tests {
-    use super::after_sign_in;
+    use super::{after_sign_in, console_path};
+
+    #[test]
+    fn only_console_paths_are_returned_to() {
+        assert!(console_path("/console"));
+        assert!(console_path("/console/users?q=ann&sort=-email"));
+        assert!(console_path("/console?notice=saved"));
+        for bad in [
+            "https://evil.example/console",
+            "//evil.example",
+            "/console//evil.example",
+            "/consoleX",
+            "/console/../v1/users",
+            "/console/\\evil",
+            "/console/a b",
+            "/login",
+        ] {
+            assert!(!console_path(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn a_sign_in_meets_prompt_login_and_max_age() {

@@ -12,13 +12,18 @@
 //! when the public URL is https. The rules are the core's: these handlers only render.
 
 mod account;
+mod account_self;
 mod authorize;
 mod consent;
+mod console;
 mod login;
 mod logout;
 mod mail;
 mod mail_views;
 mod views;
+
+use console::sentence as console_sentence;
+use console::views as console_views;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +64,9 @@ pub const PATHS: &[(&str, &str)] = &[
     ("GET", "/oauth/accept-invitation"),
     ("POST", "/oauth/accept-invitation"),
 ];
+
+/// The console's routes.
+pub const CONSOLE_PATHS: &[(&str, &str)] = console::PATHS;
 
 /// Where the sign-in, consent and sign-out pages are served: `/login`, `/consent` and
 /// `/logout`, except that a dialect mounted at the root keeps a path it serves itself
@@ -157,6 +165,7 @@ pub fn router(paths: &PagePaths) -> Router<AppState> {
             &paths.accept_invitation,
             get(mail::get_invitation).post(mail::post_invitation),
         )
+        .merge(console::router())
         .route("/assets/passkey.js", get(script))
         .route("/assets/latchkey.css", get(stylesheet))
 }

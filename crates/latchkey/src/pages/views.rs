@@ -8,6 +8,11 @@ use crate::core::oauth::authorize::describe_scope;
 use crate::core::service::PasskeyInfo;
 
 pub(super) fn layout(title: &str, body: Markup) -> Markup {
+    layout_in(title, "card", body)
+}
+
+/// [`layout`] with the card's class (`card wide-card` for the account page).
+pub(super) fn layout_in(title: &str, class: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -19,7 +24,7 @@ pub(super) fn layout(title: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href="/assets/latchkey.css";
             }
             body {
-                main class="card" {
+                main class=(class) {
                     p class="brand" { "Latchkey" }
                     (body)
                 }
@@ -178,6 +183,10 @@ pub struct AccountView<'a> {
     pub passkeys: Option<&'a [PasskeyInfo]>,
     /// Where the "Add a passkey" button gets its options.
     pub passkey_options: &'a str,
+    /// A refused change, said above everything else.
+    pub error: Option<&'a str>,
+    /// The profile, password, email, sessions and applications sections.
+    pub extra: Markup,
 }
 
 /// A button posting `step` (and `extra` hidden fields) to the account page.
@@ -229,14 +238,19 @@ fn passkey_section(v: &AccountView<'_>, keys: &[PasskeyInfo]) -> Markup {
 /// The account page: two-step verification.
 pub fn account(v: &AccountView<'_>) -> Markup {
     let has_keys = v.passkeys.is_some_and(|k| !k.is_empty());
-    layout(
-        "Two-step verification",
+    layout_in(
+        "Your account",
+        "card wide-card",
         html! {
-            h1 { "Two-step verification" }
+            h1 { "Your account" }
             p class="lead" { "Signed in as " strong { (v.username) } "." }
             @if let Some(n) = v.notice {
                 p class="notice" role="status" { (n) }
             }
+            @if let Some(e) = v.error {
+                p class="error" role="alert" { (e) }
+            }
+            h2 id="two-step" { "Two-step verification" }
             @match &v.state {
                 Security::Off => {
                     @if has_keys {
@@ -297,6 +311,7 @@ pub fn account(v: &AccountView<'_>) -> Markup {
                     (passkey_section(v, keys))
                 }
             }
+            (v.extra)
             form method="post" action=(v.logout) {
                 input type="hidden" name="csrf" value=(v.csrf);
                 button type="submit" class="secondary" { "Sign out" }

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod conformance;
+mod console;
 mod dialects;
 mod faults;
 mod import;
