@@ -157,6 +157,9 @@ test('an administrator manages users and applications in the console', async () 
   for (const [path, name, heading] of PAGES) {
     await tab.goto(lk.base + path)
     assert.equal(await tab.getByRole('heading', { level: 1 }).textContent(), heading, path)
+    // Keyboard: every control can be reached with Tab (the first few, in reading order).
+    await tab.keyboard.press('Tab')
+    assert.equal(await tab.evaluate(() => document.activeElement.className), 'skip', path)
     await tab.screenshot({ path: SHOTS + `console-${name}.png`, fullPage: true })
     await accessible(tab, `${path} at 1280 px`)
   }
@@ -173,7 +176,17 @@ test('the console on a phone: every page fits and is accessible', async () => {
   await tab.waitForURL(`${lk.base}/console`)
   const users = await lk.json('GET', '/v1/users?q=grace', null, lk.admin)
   const graceId = users.body.items[0].id
-  for (const [path, name] of [...PAGES, [`/console/users/${graceId}`, 'user']]) {
+  const org = await lk.json('POST', '/v1/organizations', { name: 'Analytical Engines' }, lk.admin)
+  assert.equal(org.status, 201, JSON.stringify(org.body))
+  const app = await lk.json('POST', '/v1/clients', { name: 'Team Portal', redirect_uris: ['https://portal.example/cb'] }, lk.admin)
+  assert.equal(app.status, 201, JSON.stringify(app.body))
+  const details = [
+    [`/console/users/${graceId}`, 'user'],
+    [`/console/organizations/${org.body.id}`, 'organization'],
+    [`/console/applications/${app.body.client_id}`, 'application'],
+    [`/console/users/${graceId}?confirm=delete`, 'user-delete'],
+  ]
+  for (const [path, name] of [...PAGES, ...details]) {
     await tab.goto(lk.base + path)
     // Nothing but the tables (which scroll in their own region) is wider than the screen.
     const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)

@@ -139,6 +139,16 @@ dual!(every_console_page_renders_for_the_admin, |app| {
         assert_eq!(r.status.as_u16(), status, "{p}: {}", r.text);
         assert!(r.text.contains("role=\"alert\""), "{p}");
     }
+    // The audit log filters by actor, by name.
+    let r = b
+        .get(&app, &app.url("/console/audit?actor=admin&action=login"))
+        .await;
+    assert_page(&r, "audit by actor");
+    assert!(r.text.contains("<code>login</code>"), "{}", r.text);
+    let r = b
+        .get(&app, &app.url("/console/audit?actor=nobody-at-all"))
+        .await;
+    assert!(r.text.contains("No events match these filters."));
     // The settings show the configuration without secrets.
     let s = b.get(&app, &app.url("/console/settings")).await;
     assert!(!s.text.contains(ADMIN_PASSWORD));
@@ -785,3 +795,83 @@ dual!(
         assert_eq!(me.body["display_name"], "Dana S.", "{}", me.text);
     }
 );
+
+dual!(
+    an_admin_with_a_second_factor_signs_in_to_the_console,
+    |app| {
+        app.create_user("root", &["admin"]).await;
+        let token = app.token_of("root").await;
+        let enrolled = crate::mfa::enroll(&app, &token).await;
+        let mut b = Browser::new(&app);
+        let r = b.get(&app, &app.url("/console/audit")).await;
+        let login = location(&r);
+        let page = b.get(&app, &login).await;
+        let form = [
+            ("csrf", hidden(&page.text, "csrf")),
+            ("request", hidden(&page.text, "request")),
+            ("identifier", "root".to_owned()),
+            ("password", "password-123".to_owned()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let step = b.post(&app, &action(&page.text), &form).await;
+        assert_eq!(
+            step.status, 200,
+            "the password alone is not enough: {}",
+            step.text
+        );
+        assert!(step.text.contains("Authentication code"));
+        assert!(!b.has_session());
+        // Not yet signed in: the console still sends the browser to the sign-in page.
+        assert_eq!(b.get(&app, &app.url("/console")).await.status, 303);
+        let form = [
+            ("csrf", hidden(&step.text, "csrf")),
+            ("request", hidden(&step.text, "request")),
+            ("mfa_token", hidden(&step.text, "mfa_token")),
+            ("code", enrolled.recovery_codes[0].clone()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = b.post(&app, &action(&step.text), &form).await;
+        assert_eq!(location(&r), app.url("/console/audit"));
+        let page = b.get(&app, &app.url("/console/audit")).await;
+        assert_page(&page, "audit after the second factor");
+    }
+);
+
+dual!(the_account_page_revokes_a_connected_application, |app| {
+    use crate::oidc::{code_for, register};
+    app.create_user("erin", &[]).await;
+    let rp = register(&app, serde_json::json!({})).await;
+    let mut b = Browser::new(&app);
+    code_for(&app, &mut b, &rp, "erin").await;
+    let token = app.token_of("erin").await;
+    assert_eq!(
+        app.get("/v1/me/grants", &token).await.body[0]["client_id"],
+        serde_json::json!(rp.id)
+    );
+    let page = b.get(&app, &app.url("/account")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Connected applications"));
+    let r = act(
+        &app,
+        &mut b,
+        &page,
+        "/account",
+        &[("step", "revoke_app"), ("client", "not-a-client")],
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = act(
+        &app,
+        &mut b,
+        &page,
+        "/account",
+        &[("step", "revoke_app"), ("client", &rp.id)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Access revoked"));
+    assert_eq!(
+        app.get("/v1/me/grants", &token).await.body,
+        serde_json::json!([])
+    );
+});

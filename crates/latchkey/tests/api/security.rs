@@ -540,6 +540,7 @@ async fn with_redis_failed_logins_are_counted_across_databases() {
         Some(counters.clone()),
     )
     .await;
+    let listing = counters.clone();
     let b = Instance::start_full(&db_b.url, strict(), HttpOptions::default(), Some(counters)).await;
     // Redis outlives the test: a fresh identifier each run.
     let who = format!("redis-{}", uuid::Uuid::new_v4().simple());
@@ -561,6 +562,17 @@ async fn with_redis_failed_logins_are_counted_across_databases() {
         .unwrap();
     assert_eq!(r.status(), 429, "the lock made through A holds on B");
     assert!(r.headers().get("retry-after").is_some());
+    // The console's list of locks finds it in Redis too.
+    use latchkey::core::limits::Counters;
+    let locked = listing
+        .locked(latchkey::core::model::Timestamp::now(), 10_000)
+        .await
+        .unwrap();
+    let mine = locked.iter().find(|r| r.key == format!("id:{who}"));
+    assert!(
+        mine.is_some_and(|r| r.failures >= 3 && r.locked_until.is_some()),
+        "{locked:?}"
+    );
     // The admin (a different identifier) is unaffected.
     login_at(&http, &b.base, "admin", ADMIN_PASSWORD).await;
     a.stop().await;

@@ -191,7 +191,7 @@ fn app(
             dt { "Created" } dd { (when(a.created_at)) }
         }
         section aria-labelledby="uris-h" {
-            h2 id="uris-h" { "Redirect URIs" }
+            h2 id="uris-h" { "Registration" }
             form method="post" action=(here) class="grid" {
                 (form_head(&c.csrf, "update"))
                 div { label for="u-name" { "Name" } input id="u-name" name="name" type="text" required value=(a.name); }

@@ -173,7 +173,17 @@ pub(super) async fn get_audit(
         }
     };
     let outcome = param(&q, "outcome").filter(|o| *o == "success" || *o == "failure");
+    // The actor is named as people know them; one no user has matches nothing.
+    let actor_id = match param(&q, "actor") {
+        None => None,
+        Some(name) => match st.svc.member(&c.p).find_user(name).await {
+            Ok(u) => Some(u.id.0),
+            Err(crate::core::error::CoreError::NotFound(_)) => Some(-1),
+            Err(e) => return super::unavailable(&st, e),
+        },
+    };
     let query = AuditQuery {
+        actor_id,
         action: param(&q, "action").map(str::to_owned),
         outcome: outcome.map(str::to_owned),
         target_type: param(&q, "target_type").map(str::to_owned),
@@ -203,7 +213,7 @@ pub(super) async fn get_audit(
             Err(r) => return r,
         },
     };
-    let keep: Vec<(&str, &str)> = ["action", "outcome", "target_type", "target_id"]
+    let keep: Vec<(&str, &str)> = ["action", "outcome", "actor", "target_type", "target_id"]
         .into_iter()
         .filter_map(|k| param(&q, k).map(|v| (k, v)))
         .collect();
@@ -227,14 +237,20 @@ pub(super) async fn get_audit(
                     option value="success" selected[outcome == Some("success")] { "Success" }
                     option value="failure" selected[outcome == Some("failure")] { "Failure" }
                 } }
+            div { label for="f-actor" { "Actor" }
+                input id="f-actor" name="actor" type="text" placeholder="username" value=(param(&q, "actor").unwrap_or("")); }
             div { label for="f-tt" { "Target type" }
                 input id="f-tt" name="target_type" type="text" placeholder="user, session, client…" value=(param(&q, "target_type").unwrap_or("")); }
             div { label for="f-tid" { "Target id" }
                 input id="f-tid" name="target_id" type="text" value=(param(&q, "target_id").unwrap_or("")); }
             button type="submit" { "Filter" }
         }
-        p class="hint" { (total) " events · page " (page) " of " (pages) }
-        (events(&list))
+        p class="hint" role="status" { (total) " events · page " (page) " of " (pages) }
+        @if list.is_empty() && !keep.is_empty() {
+            (empty("No events match these filters.", Some("Actions are exact names, such as login or user.updated.")))
+        } @else {
+            (events(&list))
+        }
         nav class="pager" aria-label="Pages" {
             @if page > 1 { a href=(link(page - 1)) rel="prev" { "Newer" } }
             @if page < pages { a href=(link(page + 1)) rel="next" { "Older" } }

@@ -160,6 +160,7 @@ async fn list(
                 } }
             @if let Some(s) = param(q, "sort") { input type="hidden" name="sort" value=(s); }
             button type="submit" { "Search" }
+            span class="htmx-indicator" aria-hidden="true" { "Searching…" }
         }
         div id="results" {
             p class="hint" role="status" {
