@@ -434,7 +434,7 @@ def run(args):
         cr = conn.getresponse()
         if cr.status != 200 or b"Search users" not in cr.read():
             raise SystemExit(f"bench: the console's users page answered {cr.status}")
-        results["console_users"] = wrk(lk("/console/users"), "cookie_paths.lua", 4, 2, secs, env=console_env)
+        results["console_users"] = wrk(lk("/console/users"), "paths.lua", 4, 2, secs, env=console_env)
         log(
             f"list p99 {results['list']['p99_ms']:.2f} ms, deep p99 {results['deep']['p99_ms']:.2f} ms, "
             f"search p99 {results['search']['p99_ms']:.2f} ms, console users p99 {results['console_users']['p99_ms']:.2f} ms"

@@ -1,14 +1,13 @@
 //! Applications: the OpenID clients. Create (the secret is shown once, on the answer to the
 //! post, never again), change the redirect URIs, rotate the secret, delete.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
 use super::views::{button_form, empty, form_head, table, when};
-use super::{enter, enter_form, field, notice, param, params, refusal, value, Console, Flash};
+use super::{field, notice, param, refusal, value, Console, Flash, Params, Posted};
 use crate::core::error::{CoreError, Entity, Reason};
 use crate::core::oauth::clients::{Client, ClientPatch, NewClient};
 use crate::http::AppState;
@@ -23,12 +22,11 @@ fn lines(raw: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-pub(super) async fn get_list(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
+pub(super) async fn get_list(
+    State(st): State<AppState>,
+    c: Console,
+    Params(q): Params,
+) -> Response {
     list(&st, &c, notice(param(&q, "notice")), &[], StatusCode::OK).await
 }
 
@@ -91,16 +89,7 @@ async fn list(
     c.page(st, status, "Applications", "/applications", &flash, body)
 }
 
-pub(super) async fn post_list(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn post_list(State(st): State<AppState>, Posted(c, fields): Posted) -> Response {
     let created = match (field(&fields, "action"), c.admin(&st)) {
         (Some("create"), Ok(a)) => {
             a.create_client(NewClient {
@@ -217,15 +206,10 @@ fn app(
 
 pub(super) async fn get_app(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    c: Console,
+    Params(q): Params,
     Path(id): Path<String>,
 ) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
     let found = match c.admin(&st) {
         Ok(a) => a.get_client(&id).await,
         Err(e) => Err(e),
@@ -247,15 +231,9 @@ pub(super) async fn get_app(
 
 pub(super) async fn post_app(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(id): Path<String>,
-    body: Bytes,
+    Posted(c, fields): Posted,
 ) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let a = match c.admin(&st) {
         Ok(a) => a,
         Err(e) => return super::unavailable(&st, e),

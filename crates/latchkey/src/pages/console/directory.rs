@@ -1,27 +1,21 @@
 //! Roles (create, describe, delete) and organizations (create, rename, delete, members).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
 use super::views::{button_form, empty, form_head, table, when};
-use super::{enter, enter_form, field, notice, param, params, refusal, value, Console, Flash};
+use super::{field, notice, param, refusal, value, Console, Flash, Params, Posted};
 use crate::core::error::{CoreError, Entity};
 use crate::core::model::{OrgId, PageRequest, RoleId, UserId, UserQuery};
 use crate::http::AppState;
 
 pub(super) async fn get_roles(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    c: Console,
+    Params(q): Params,
 ) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
     roles(&st, &c, notice(param(&q, "notice")), &[], StatusCode::OK).await
 }
 
@@ -79,16 +73,7 @@ async fn roles(
     c.page(st, status, "Roles", "/roles", &flash, body)
 }
 
-pub(super) async fn post_roles(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn post_roles(State(st): State<AppState>, Posted(c, fields): Posted) -> Response {
     let a = match c.admin(&st) {
         Ok(a) => a,
         Err(e) => return super::unavailable(&st, e),
@@ -122,12 +107,11 @@ pub(super) async fn post_roles(
     }
 }
 
-pub(super) async fn get_orgs(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
+pub(super) async fn get_orgs(
+    State(st): State<AppState>,
+    c: Console,
+    Params(q): Params,
+) -> Response {
     orgs(&st, &c, notice(param(&q, "notice")), &[], StatusCode::OK).await
 }
 
@@ -180,16 +164,7 @@ async fn orgs(
     c.page(st, status, "Organizations", "/organizations", &flash, body)
 }
 
-pub(super) async fn post_orgs(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn post_orgs(State(st): State<AppState>, Posted(c, fields): Posted) -> Response {
     let created = match (field(&fields, "action"), c.admin(&st)) {
         (Some("create"), Ok(a)) => {
             a.create_org(
@@ -230,18 +205,13 @@ fn no_org(st: &AppState, c: &Console) -> Response {
 
 pub(super) async fn get_org(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    c: Console,
+    Params(q): Params,
     Path(raw): Path<String>,
 ) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let Some(id) = org_id(&raw) else {
         return no_org(&st, &c);
     };
-    let q = params(&uri);
     let confirm = param(&q, "confirm") == Some("delete");
     org(
         &st,
@@ -339,15 +309,9 @@ async fn org(
 
 pub(super) async fn post_org(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(raw): Path<String>,
-    body: Bytes,
+    Posted(c, fields): Posted,
 ) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let Some(id) = org_id(&raw) else {
         return no_org(&st, &c);
     };

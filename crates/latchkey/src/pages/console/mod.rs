@@ -18,6 +18,8 @@ mod users;
 pub(super) mod views;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -246,6 +248,55 @@ async fn enter(st: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Console,
     })
 }
 
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        enter(st, &parts.headers, &parts.uri).await
+    }
+}
+
+/// A console form post: the administrator and the posted fields, the CSRF token checked
+/// (a refusal changes nothing and says so).
+pub struct Posted(pub Console, pub Vec<(String, String)>);
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let c = Console::from_request_parts(&mut parts, st).await?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(fields) = form_fields(&headers, &body) else {
+            return Err(error_page(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "The console's forms are sent as application/x-www-form-urlencoded.",
+            ));
+        };
+        if !csrf_ok(st, &headers, field(&fields, "csrf")) {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this site: nothing was changed. Go back, reload the page and try again.",
+            ));
+        }
+        Ok(Posted(c, fields))
+    }
+}
+
+/// The query string's parameters.
+pub struct Params(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Params(super::query_params(parts.uri.query().unwrap_or(""))))
+    }
+}
+
 /// The 403 page of the console.
 fn refused(st: &AppState, why: &str) -> Response {
     let account = url(st, &st.pages.account);
@@ -263,30 +314,6 @@ fn refused(st: &AppState, why: &str) -> Response {
         None,
         &[],
     )
-}
-
-/// [`enter`] for a form post: also its fields, and the CSRF check (a refusal changes
-/// nothing and says so).
-async fn enter_form(
-    st: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: &Bytes,
-) -> Result<(Console, Vec<(String, String)>), Response> {
-    let c = enter(st, headers, uri).await?;
-    let Some(fields) = form_fields(headers, body) else {
-        return Err(error_page(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "The console's forms are sent as application/x-www-form-urlencoded.",
-        ));
-    };
-    if !csrf_ok(st, headers, field(&fields, "csrf")) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired or did not come from this site: nothing was changed. Go back, reload the page and try again.",
-        ));
-    }
-    Ok((c, fields))
 }
 
 /// A refusal of the core as the page's status and message (the API's wording); the
@@ -318,11 +345,6 @@ pub(super) fn sentence(s: &str) -> String {
 /// A posted field, trimmed; empty is absent.
 fn value<'a>(fields: &'a [(String, String)], k: &str) -> Option<&'a str> {
     field(fields, k).map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// A query string's parameters.
-fn params(uri: &Uri) -> Vec<(String, String)> {
-    super::query_params(uri.query().unwrap_or(""))
 }
 
 fn param<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {

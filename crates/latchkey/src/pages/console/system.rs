@@ -1,27 +1,21 @@
 //! The overview (figures, the sign-in chart, current locks, recent events), the audit log,
 //! the signing keys and the effective settings.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
 use super::views::{self, button_form, empty, table, when};
-use super::{enter, enter_form, notice, param, params, refusal, value, Console, Flash};
+use super::{notice, param, refusal, value, Console, Flash, Params, Posted};
 use crate::core::audit::{AuditQuery, AuditRecord};
 use crate::http::AppState;
 
 pub(super) async fn get_overview(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    c: Console,
+    Params(q): Params,
 ) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
     overview(&st, &c, notice(param(&q, "notice")), StatusCode::OK).await
 }
 
@@ -76,14 +70,8 @@ async fn overview(st: &AppState, c: &Console, flash: Flash, status: StatusCode) 
 
 pub(super) async fn post_overview(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    Posted(c, fields): Posted,
 ) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let result = match (super::field(&fields, "action"), c.admin(&st)) {
         (Some("unlock"), Ok(a)) => a.unlock(value(&fields, "key").unwrap_or("")).await,
         (_, Err(e)) => Err(e),
@@ -150,14 +138,9 @@ const AUDIT_PAGE: u64 = 50;
 
 pub(super) async fn get_audit(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    c: Console,
+    Params(q): Params,
 ) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
     let page: u64 = match param(&q, "page").map(str::parse::<u64>) {
         None => 1,
         Some(Ok(n)) if (1..=100_000).contains(&n) => n,
@@ -266,12 +249,11 @@ pub(super) async fn get_audit(
     )
 }
 
-pub(super) async fn get_keys(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
+pub(super) async fn get_keys(
+    State(st): State<AppState>,
+    c: Console,
+    Params(q): Params,
+) -> Response {
     keys(&st, &c, notice(param(&q, "notice"))).await
 }
 
@@ -316,16 +298,7 @@ async fn keys(st: &AppState, c: &Console, flash: Flash) -> Response {
     c.page(st, StatusCode::OK, "Signing keys", "/keys", &flash, body)
 }
 
-pub(super) async fn post_keys(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn post_keys(State(st): State<AppState>, Posted(c, fields): Posted) -> Response {
     if super::field(&fields, "action") != Some("rotate") {
         return keys(&st, &c, Flash::Error("Choose what to do.".into())).await;
     }
@@ -339,15 +312,7 @@ pub(super) async fn post_keys(
     }
 }
 
-pub(super) async fn get_settings(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(super) async fn get_settings(State(st): State<AppState>, c: Console) -> Response {
     let body = html! {
         p class="lead" {
             "The configuration this instance runs with: each option's value and where it came from. "

@@ -2,14 +2,13 @@
 //! a user, and one user's page — profile, roles with their history, organization, sessions,
 //! second factors, audit trail, disable/enable and delete.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
 use super::views::{button_form, device, empty, form_head, table, when};
-use super::{enter, enter_form, field, notice, param, params, refusal, value, Console, Flash};
+use super::{field, notice, param, refusal, value, Console, Flash, Params, Posted};
 use crate::api::users::{decode_cursor, encode_cursor, parse_sort};
 use crate::core::audit::AuditQuery;
 use crate::core::error::CoreError;
@@ -22,12 +21,11 @@ use crate::http::AppState;
 /// Users per page of the list.
 const PER_PAGE: u64 = 25;
 
-pub(super) async fn get_list(State(st): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let q = params(&uri);
+pub(super) async fn get_list(
+    State(st): State<AppState>,
+    c: Console,
+    Params(q): Params,
+) -> Response {
     list(
         &st,
         &c,
@@ -248,16 +246,7 @@ fn create_form(c: &Console, posted: &[(String, String)]) -> Markup {
     }
 }
 
-pub(super) async fn post_list(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn post_list(State(st): State<AppState>, Posted(c, fields): Posted) -> Response {
     if field(&fields, "action") != Some("create") {
         return list(
             &st,
@@ -319,19 +308,14 @@ fn not_found(st: &AppState, c: &Console) -> Response {
 
 pub(super) async fn get_user(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    c: Console,
+    Params(q): Params,
     Path(raw): Path<String>,
 ) -> Response {
-    let c = match enter(&st, &headers, &uri).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let id = match user_id(&st, &c, &raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    let q = params(&uri);
     let confirm = param(&q, "confirm") == Some("delete");
     detail(
         &st,
@@ -554,15 +538,9 @@ async fn detail(
 
 pub(super) async fn post_user(
     State(st): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(raw): Path<String>,
-    body: Bytes,
+    Posted(c, fields): Posted,
 ) -> Response {
-    let (c, fields) = match enter_form(&st, &headers, &uri, &body).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let id = match user_id(&st, &c, &raw) {
         Ok(id) => id,
         Err(r) => return r,
