@@ -277,6 +277,10 @@ pub struct UserQuery {
     pub weak_password_hash: Option<bool>,
     pub sort: UserSort,
     pub descending: bool,
+    /// Count the matches only up to this many (the total is then at most one more, which
+    /// reads "more than"); `None` counts them all. A search's exact count walks every match,
+    /// which a page that only says "1,000+ match" need not pay for.
+    pub count_at_most: Option<u64>,
 }
 
 /// A page request: either offset (page/per_page) or keyset (after a cursor).

@@ -106,6 +106,7 @@ async fn list_users(
         weak_password_hash: params.weak_password_hash,
         sort,
         descending,
+        count_at_most: None,
     };
     if params.cursor.is_some() && params.page.is_some() {
         return Err(

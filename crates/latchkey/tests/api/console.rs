@@ -875,3 +875,55 @@ dual!(the_account_page_revokes_a_connected_application, |app| {
         serde_json::json!([])
     );
 });
+
+dual!(a_search_with_many_matches_counts_only_so_far, |app| {
+    // 1,005 matching users (imported without passwords: quick), and the admin.
+    let mut body = Vec::new();
+    for i in 0..1005 {
+        body.extend_from_slice(
+            serde_json::json!({"username": format!("many{i:04}"), "email": format!("many{i:04}@example.org")})
+                .to_string()
+                .as_bytes(),
+        );
+        body.push(b'\n');
+    }
+    let r = app
+        .raw(
+            "POST",
+            "/v1/users/import",
+            Some(&app.admin),
+            "application/x-ndjson",
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let api = app.get("/v1/users?q=many&per_page=1", &app.admin).await;
+    assert_eq!(api.body["total"], 1005, "the API's total stays exact");
+    let (mut b, page) = signed_in(&app, "admin", ADMIN_PASSWORD, "/console/users?q=many").await;
+    assert_page(&page, "search");
+    assert!(page.text.contains("1000+ users match"), "{}", page.text);
+    assert_eq!(page.text.matches("href=\"/console/users/").count(), 25);
+    assert!(page.text.contains("many1004"), "newest first");
+    // Unfiltered, the count is exact (kept by the database).
+    let all = b.get(&app, &app.url("/console/users")).await;
+    assert!(all.text.contains("1006 users"), "{}", all.text);
+    // The next page follows the cursor.
+    let next = all
+        .text
+        .split("href=\"/console/users?cursor=")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let p2 = b
+        .get(&app, &app.url(&format!("/console/users?cursor={next}")))
+        .await;
+    assert_page(&p2, "second page");
+    assert!(
+        p2.text.contains("many0979") && !p2.text.contains("many0980<"),
+        "{}",
+        p2.text
+    );
+});

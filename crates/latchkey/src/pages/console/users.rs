@@ -20,6 +20,10 @@ use crate::http::AppState;
 
 /// Users per page of the list.
 const PER_PAGE: u64 = 25;
+/// Matches are counted up to this many ("1,000+ users match" past it).
+const COUNT_AT_MOST: u64 = 1000;
+/// The list's order when no column is chosen.
+const DEFAULT_SORT: &str = "-id";
 
 pub(super) async fn get_list(
     State(st): State<AppState>,
@@ -46,7 +50,9 @@ async fn list(
     posted: &[(String, String)],
     status: StatusCode,
 ) -> Response {
-    let sort_raw = param(q, "sort").unwrap_or("username");
+    // Newest first unless a column is chosen: the order the search index keeps, so a
+    // search's page is cut inside the index (a million users cost what a thousand do).
+    let sort_raw = param(q, "sort").unwrap_or(DEFAULT_SORT);
     let (sort, descending) = match parse_sort(Some(sort_raw)) {
         Ok(s) => s,
         Err(p) => return bad_query(st, c, &p.detail),
@@ -75,6 +81,7 @@ async fn list(
         weak_password_hash: None,
         sort,
         descending,
+        count_at_most: Some(COUNT_AT_MOST),
     };
     let page = PageRequest::After {
         cursor,
@@ -162,8 +169,10 @@ async fn list(
         }
         div id="results" {
             p class="hint" role="status" {
-                (found.total) @if found.total == 1 { " user" } @else { " users" }
+                @if filtered && found.total > COUNT_AT_MOST { (COUNT_AT_MOST) "+" } @else { (found.total) }
+                @if found.total == 1 { " user" } @else { " users" }
                 @if filtered { " match" }
+                @if sort_raw == DEFAULT_SORT { " · newest first" }
             }
             @if found.users.is_empty() {
                 @if filtered {
