@@ -21,6 +21,16 @@ const ENV_ONLY: &[(&str, bool)] = &[
 
 const HIDDEN: &str = "(set, not shown)";
 
+/// An option whose value is a secret (none of `serve`'s is today: the secrets are read from
+/// the environment alone; this keeps one added later off the page). `--rate-password-per-hour`
+/// and `--password-reset-ttl` are about passwords, not secrets.
+fn secret_option(long: &str) -> bool {
+    ["-password", "-secret", "-key", "-token"]
+        .iter()
+        .any(|s| long.ends_with(s))
+        || matches!(long, "password" | "secret" | "key" | "token")
+}
+
 /// The settings of this process's `serve` command line (empty if it is not one).
 pub(super) fn effective() -> Vec<Setting> {
     from_args(std::env::args_os())
@@ -58,7 +68,7 @@ where
             .unwrap_or_default();
         let value = if raw.is_empty() {
             "—".to_owned()
-        } else if long.contains("password") || long.contains("secret") {
+        } else if secret_option(long) {
             HIDDEN.to_owned()
         } else {
             raw.iter()
@@ -125,6 +135,14 @@ mod tests {
         assert!(s
             .iter()
             .any(|s| s.env.as_deref() == Some("LATCHKEY_KEY_ENCRYPTION_KEY")));
+        // Options about passwords are not secrets.
+        let rate = s
+            .iter()
+            .find(|s| s.option == "--rate-password-per-hour")
+            .expect("listed");
+        assert_eq!(rate.value, "20");
+        assert!(secret_option("smtp-password") && secret_option("client-secret"));
+        assert!(!secret_option("password-reset-ttl") && !secret_option("no-password-blocklist"));
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub(super) fn events(list: &[AuditRecord]) -> Markup {
             @for e in list {
                 tr {
                     td class="date" { (when(e.at)) }
-                    td { code { (e.action) } }
+                    td class="nowrap" { code { (e.action) } }
                     td { span class={ "badge " (if e.outcome == "success" { "ok" } else { "bad" }) } { (e.outcome) } }
                     td {
                         @match (e.actor_id, &e.actor) {
@@ -213,7 +213,7 @@ pub(super) async fn get_audit(
     let body = html! {
         form method="get" action="/console/audit" class="filters" role="search" aria-label="Filter the audit log" {
             div { label for="f-action" { "Action" }
-                input id="f-action" name="action" type="text" placeholder="login.failed, user.created…" value=(param(&q, "action").unwrap_or("")); }
+                input id="f-action" name="action" type="text" placeholder="login, user.updated…" value=(param(&q, "action").unwrap_or("")); }
             div { label for="f-outcome" { "Outcome" }
                 select id="f-outcome" name="outcome" {
                     option value="" selected[outcome.is_none()] { "Any" }
