@@ -346,6 +346,31 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// [`Self::count`], stopping after `bound` rows when one is given
+    /// (`SELECT COUNT(*) FROM (SELECT 1 … LIMIT n)`).
+    pub(crate) async fn count_upto(
+        &self,
+        from: &str,
+        filter: &Sql,
+        bound: Option<i64>,
+    ) -> CoreResult<i64> {
+        let Some(n) = bound else {
+            return self.count(from, filter).await;
+        };
+        let mut count = Sql::new();
+        count.push("SELECT COUNT(*) FROM (SELECT 1 FROM ");
+        count.push(from);
+        count.append(filter);
+        count.push(" LIMIT ");
+        count.bind_int(n);
+        count.push(") AS m");
+        count
+            .query_scalar()
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
     /// A write transaction that records the invalidations it causes.
     pub(crate) async fn begin(&self) -> CoreResult<Tx> {
         Ok(Tx {

@@ -317,7 +317,6 @@ impl UserStore for Store {
             filter.bind_bool(weak);
         }
 
-        // A bounded count stops after `limit` rows: `SELECT COUNT(*) FROM (… LIMIT n)`.
         let bound = q
             .count_at_most
             .map(|n| n.saturating_add(1).min(i64::MAX as u64) as i64);
@@ -326,41 +325,12 @@ impl UserStore for Store {
             // Counted in the index alone: joining each match back to its row costs ten
             // times more for a common term.
             Some(phrase) if only_search => {
-                let mut count = Sql::new();
-                match bound {
-                    Some(_) => count.push(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM users_search WHERE users_search MATCH ",
-                    ),
-                    None => count.push("SELECT COUNT(*) FROM users_search WHERE users_search MATCH "),
-                }
-                count.bind_text(phrase.clone());
-                if let Some(n) = bound {
-                    count.push(" LIMIT ");
-                    count.bind_int(n);
-                    count.push(") AS m");
-                }
-                count
-                    .query_scalar()
-                    .fetch_one(&self.read)
-                    .await
-                    .map_err(db_err)?
+                let mut matched = Sql::new();
+                matched.push(" WHERE users_search MATCH ");
+                matched.bind_text(phrase.clone());
+                self.count_upto("users_search", &matched, bound).await?
             }
-            _ => match bound {
-                Some(n) => {
-                    let mut count = Sql::new();
-                    count.push("SELECT COUNT(*) FROM (SELECT 1 FROM users u");
-                    count.append(&filter);
-                    count.push(" LIMIT ");
-                    count.bind_int(n);
-                    count.push(") AS m");
-                    count
-                        .query_scalar()
-                        .fetch_one(&self.read)
-                        .await
-                        .map_err(db_err)?
-                }
-                None => self.count("users u", &filter).await?,
-            },
+            _ => self.count_upto("users u", &filter, bound).await?,
         };
 
         let col = match q.sort {
