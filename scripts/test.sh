@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests of each crate, the black-box suite on SQLite and PostgreSQL,
+# Runs every test: unit tests of each crate, the black-box suite on SQLite and PostgreSQL
+# (and its PostgreSQL half again through a transaction-mode pgbouncer),
 # and the interoperability suites against the built server (interop/: openid-client, a
 # certified OpenID relying-party library, and Debian's Chromium driven by playwright-core;
 # Node packages by `npm ci` from the committed lock file).
@@ -11,11 +12,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh all
+# The pooler the suite's pooled pass and its pooler test use; its absence fails those under CI.
+scripts/services.sh pgbouncer || true
 skips=target/tmp/latchkey-test-skips.txt
 mkdir -p target/tmp
 rm -f "$skips"
 status=0
 cargo test --workspace --locked "$@" || status=$?
+
+# The PostgreSQL half of the black-box suite once more, every instance through a
+# transaction-mode pgbouncer (`--db-statement-cache 0`, LISTEN and migrations direct), as a
+# deployment behind a pooler runs.
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ] && [ -z "${LATCHKEY_TEST_PG_URL:-}" ]; then
+    if pg_isready -q -h 127.0.0.1 -p 6432; then
+        LATCHKEY_TEST_PG_POOLER_URL=postgres://postgres@127.0.0.1:6432/postgres \
+            cargo test --locked -p latchkey --test api postgres || status=$?
+    elif [ "${CI:-}" = "true" ]; then
+        echo "test.sh: pgbouncer is required under CI=true for the suite behind a pooler" >&2
+        status=1
+    else
+        printf 'PostgreSQL suite through pgbouncer\tpgbouncer not installed and not installable here\n' >> "$skips"
+    fi
+fi
 
 # The interoperability suites need the binary the black-box tests built: openid-client
 # against the OAuth endpoints, and Chromium (Debian's, via scripts/browser.sh) for what only a

@@ -19,6 +19,7 @@
 mod audit;
 pub mod backend;
 mod clients;
+mod exec;
 mod grants;
 mod import;
 mod keys;
@@ -37,8 +38,8 @@ mod users;
 use std::str::FromStr;
 use std::time::Duration;
 
+use exec::{Db, TxConn};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Transaction};
 
 use latchkey_core::cache::Invalidation;
 use latchkey_core::error::{CoreError, CoreResult, Entity, Reason, UniqueField};
@@ -93,11 +94,19 @@ pub fn normalize_url(raw: &str) -> Result<(Backend, String), String> {
     Ok((Backend::Sqlite, format!("sqlite://{raw}?mode=rwc")))
 }
 
-/// Connection pool sizes.
-#[derive(Debug, Clone, Copy)]
+/// Connection pool sizes, and how PostgreSQL is reached.
+#[derive(Debug, Clone)]
 pub struct PoolConfig {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// PostgreSQL's per-connection prepared-statement cache (sqlx's default: 100). `Some(0)`
+    /// means a transaction-mode pooler (pgbouncer) sits in front: no statement is prepared
+    /// under a name, and each one outside a transaction runs in its own (see `exec`).
+    pub statement_cache: Option<usize>,
+    /// A direct connection to PostgreSQL, not through a pooler, for what needs a session of
+    /// its own: the LISTEN for other instances' invalidations and the migrations' advisory
+    /// lock. Default: the main URL.
+    pub direct_url: Option<String>,
 }
 
 impl Default for PoolConfig {
@@ -105,6 +114,8 @@ impl Default for PoolConfig {
         PoolConfig {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
+            statement_cache: None,
+            direct_url: None,
         }
     }
 }
@@ -113,11 +124,13 @@ impl Default for PoolConfig {
 pub struct Store {
     backend: Backend,
     url: String,
+    /// Where LISTEN and migrations connect (PostgreSQL; the main URL unless told).
+    direct_url: String,
     /// Readers. On PostgreSQL the same pool as `write`.
-    read: AnyPool,
+    read: Db,
     /// Writers. On SQLite a single connection: SQLite allows one writer at a time, and one
     /// connection in-process turns lock contention (SQLITE_BUSY) into a short queue.
-    write: AnyPool,
+    write: Db,
 }
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
@@ -203,13 +216,13 @@ pub(crate) fn db_err(e: sqlx::Error) -> CoreError {
 /// NOTIFYs them, delivered at commit); [`Tx::commit`] hands them back to the caller, which
 /// returns them to the core with the write's result.
 pub(crate) struct Tx {
-    inner: Transaction<'static, Any>,
+    inner: TxConn,
     backend: Backend,
     events: Vec<Invalidation>,
 }
 
 impl std::ops::Deref for Tx {
-    type Target = sqlx::AnyConnection;
+    type Target = TxConn;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }
@@ -232,7 +245,7 @@ impl Tx {
                 .bind(kind)
                 .bind(&item)
                 .bind(now.0)
-                .execute(&mut *self.inner)
+                .execute(&mut self.inner)
                 .await
                 .map_err(db_err)?;
             self.backend
@@ -263,20 +276,40 @@ impl Store {
     /// Connects (creating a SQLite file if needed) without migrating.
     pub async fn connect(url: &str, pool: PoolConfig) -> CoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let (backend, url) =
-            normalize_url(url).map_err(|e| CoreError::invalid("database", Reason::Config(e)))?;
-        let opts = AnyConnectOptions::from_str(&url).map_err(|e| {
-            CoreError::invalid(
-                "database",
-                Reason::Config(format!("invalid database URL: {e}")),
-            )
-        })?;
+        let config = |e: String| CoreError::invalid("database", Reason::Config(e));
+        let (backend, url) = normalize_url(url).map_err(config)?;
+        let direct_url = match &pool.direct_url {
+            Some(d) => match normalize_url(d).map_err(config)? {
+                (Backend::Postgres, d) if backend == Backend::Postgres => d,
+                _ => return Err(config(
+                    "--database-listen-url is a direct PostgreSQL URL, for a PostgreSQL database"
+                        .into(),
+                )),
+            },
+            None => url.clone(),
+        };
+        let pooled = match (backend, pool.statement_cache) {
+            (Backend::Sqlite, Some(_)) => {
+                return Err(config(
+                    "--db-statement-cache applies to PostgreSQL only".into(),
+                ))
+            }
+            (_, cache) => cache == Some(0),
+        };
+        let mut connect_url = url.clone();
+        if let Some(n) = pool.statement_cache {
+            let sep = if connect_url.contains('?') { '&' } else { '?' };
+            connect_url.push_str(&format!("{sep}statement-cache-capacity={n}"));
+        }
+        let opts = AnyConnectOptions::from_str(&connect_url)
+            .map_err(|e| config(format!("invalid database URL: {e}")))?;
         let (read, write) = match backend {
             Backend::Postgres => {
                 let p = AnyPoolOptions::new()
                     .max_connections(pool.max_connections)
                     .acquire_timeout(pool.acquire_timeout)
                     .connect_lazy_with(opts);
+                let p = Db::new(p, pooled);
                 (p.clone(), p)
             }
             Backend::Sqlite => {
@@ -297,12 +330,20 @@ impl Store {
                     .test_before_acquire(false)
                     .after_connect(backend::sqlite::pragmas)
                     .connect_lazy_with(opts);
-                (read, write)
+                (Db::new(read, false), Db::new(write, false))
             }
         };
+        if pooled && direct_url == url {
+            tracing::warn!(
+                "--db-statement-cache 0 without --database-listen-url: LISTEN and the \
+                 migrations' lock go through the pooler too, which a transaction-mode pooler \
+                 cannot serve; point --database-listen-url at PostgreSQL itself"
+            );
+        }
         Ok(Store {
             backend,
             url,
+            direct_url,
             read,
             write,
         })
@@ -316,16 +357,30 @@ impl Store {
         &self.url
     }
 
-    /// Applies pending migrations. Safe to race: on PostgreSQL sqlx takes an advisory lock.
+    /// Applies pending migrations. Safe to race: on PostgreSQL sqlx takes a (session-level)
+    /// advisory lock, so they run over the direct connection, never through a pooler.
     pub async fn migrate(&self) -> CoreResult<()> {
-        self.backend
-            .migrator()
-            .run(&self.write)
-            .await
-            .map_err(|e| match e {
-                sqlx::migrate::MigrateError::Execute(e) => db_err(e),
-                other => CoreError::internal(other),
-            })
+        let err = |e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => db_err(e),
+            other => CoreError::internal(other),
+        };
+        match self.backend {
+            Backend::Sqlite => self
+                .backend
+                .migrator()
+                .run(self.write.pool())
+                .await
+                .map_err(err),
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let mut conn = sqlx::AnyConnection::connect(&self.direct_url)
+                    .await
+                    .map_err(db_err)?;
+                let ran = self.backend.migrator().run(&mut conn).await.map_err(err);
+                let _ = conn.close().await;
+                ran
+            }
+        }
     }
 
     pub async fn close(&self) {

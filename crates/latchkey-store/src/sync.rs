@@ -62,6 +62,6 @@ impl SyncStore for Store {
     }
 
     async fn subscribe(&self) -> Box<dyn InvalidationFeed> {
-        self.backend.subscribe(&self.url).await
+        self.backend.subscribe(&self.direct_url).await
     }
 }

@@ -5,8 +5,8 @@
 pub mod postgres;
 pub mod sqlite;
 
+use crate::exec::TxConn;
 use sqlx::migrate::Migrator;
-use sqlx::AnyConnection;
 
 use latchkey_core::error::CoreResult;
 use latchkey_core::model::Timestamp;
@@ -44,7 +44,7 @@ impl Backend {
     }
 
     /// Pushes an invalidation to other instances at commit (PostgreSQL only).
-    pub(crate) async fn notify(self, conn: &mut AnyConnection, payload: &str) -> CoreResult<()> {
+    pub(crate) async fn notify(self, conn: &mut TxConn, payload: &str) -> CoreResult<()> {
         match self {
             Backend::Sqlite => Ok(()),
             Backend::Postgres => postgres::notify(conn, payload).await,

@@ -1,20 +1,21 @@
 //! PostgreSQL's own statements: NOTIFY, LISTEN, and the live refresh rotation.
 
 use sqlx::postgres::PgListener;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use latchkey_core::cache::Invalidation;
 use latchkey_core::error::CoreResult;
 use latchkey_core::model::{SessionId, Timestamp, UserId};
 use latchkey_core::ports::{InvalidationFeed, RotateOutcome};
 
+use crate::exec::TxConn;
 use crate::{db_err, Store};
 
 /// The channel instances LISTEN on for invalidations.
 pub const NOTIFY_CHANNEL: &str = "latchkey_invalidations";
 
 /// Delivered when the transaction commits.
-pub(crate) async fn notify(conn: &mut AnyConnection, payload: &str) -> CoreResult<()> {
+pub(crate) async fn notify(conn: &mut TxConn, payload: &str) -> CoreResult<()> {
     sqlx::query("SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS n")
         .bind(NOTIFY_CHANNEL)
         .bind(payload)

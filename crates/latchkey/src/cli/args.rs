@@ -231,6 +231,16 @@ pub struct DbArgs {
         value_name = "N"
     )]
     pub db_max_connections: u32,
+    /// PostgreSQL's prepared statements kept per connection (default 100). 0 behind a
+    /// transaction-mode pooler such as pgbouncer before 1.21: then no statement is prepared
+    /// under a name, and each runs inside a transaction. PostgreSQL only.
+    #[arg(long, env = "LATCHKEY_DB_STATEMENT_CACHE", value_name = "N")]
+    pub db_statement_cache: Option<usize>,
+    /// A direct PostgreSQL URL, not through a pooler, for the session features a
+    /// transaction-mode pooler cannot carry: LISTEN for other instances' revocations (the
+    /// 500 ms poll covers any gap) and the migrations' lock. Default: --database.
+    #[arg(long, env = "LATCHKEY_DATABASE_LISTEN_URL", value_name = "URL")]
+    pub database_listen_url: Option<String>,
     /// Log format.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,

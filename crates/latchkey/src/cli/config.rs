@@ -140,6 +140,8 @@ impl MailArgs {
 pub(super) async fn open(db: &DbArgs) -> Result<Store, Fatal> {
     let pool = PoolConfig {
         max_connections: db.db_max_connections.max(1),
+        statement_cache: db.db_statement_cache,
+        direct_url: db.database_listen_url.clone(),
         ..PoolConfig::default()
     };
     let store = Store::connect(&db.database, pool)

@@ -163,6 +163,16 @@ fn configuration_errors_end_with_one_clear_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("cannot reach the database"), "{err}");
 
+    // The pooler settings are PostgreSQL's: on a SQLite file they are refused, not ignored.
+    let (ok, _, err) = latchkey("x.db", &["migrate", "--db-statement-cache", "0"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("applies to PostgreSQL only"), "{err}");
+    let direct = "postgres://nobody@127.0.0.1:1/none";
+    let (ok, _, err) = latchkey("x.db", &["migrate", "--database-listen-url", direct], None);
+    assert!(!ok);
+    assert!(err.contains("for a PostgreSQL database"), "{err}");
+
     let (ok, _, err) = latchkey("x.db", &["serve", "--listen", "not-an-address"], None);
     assert!(!ok);
     assert!(err.contains("invalid listen address"), "{err}");

@@ -16,13 +16,8 @@ fn start(url: &str, port: u16) -> Child {
 
 fn start_with(url: &str, port: u16, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            url,
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(server_db_args(url))
         .args(extra)
         .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("LATCHKEY_ARGON2_MEMORY_KIB", "64")

@@ -47,6 +47,86 @@ fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Behind a pooler: `LATCHKEY_TEST_PG_POOLER_URL` names a transaction-mode pgbouncer in
+/// front of the test server (`scripts/services.sh pgbouncer`), and every PostgreSQL instance
+/// then runs through it as a deployment would: `--db-statement-cache 0`, with LISTEN and
+/// migrations on the direct URL. Returns the URL to serve on and its pool settings.
+pub fn served_through(url: &str) -> (String, PoolConfig) {
+    let pooler = std::env::var("LATCHKEY_TEST_PG_POOLER_URL")
+        .ok()
+        .filter(|p| !p.is_empty());
+    match pooler {
+        Some(pooler) if url.starts_with("postgres") => {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let base = pooler.trim_end_matches('/');
+            let base = match base.rsplit_once('/') {
+                Some((b, db)) if !db.contains(':') && !db.contains('@') => b,
+                _ => base,
+            };
+            (
+                format!("{base}/{name}"),
+                PoolConfig {
+                    statement_cache: Some(0),
+                    direct_url: Some(url.to_owned()),
+                    ..PoolConfig::default()
+                },
+            )
+        }
+        _ => (url.to_owned(), PoolConfig::default()),
+    }
+}
+
+/// The `serve` arguments that reach the database at `url`, through the pooler when the
+/// tests run behind one (see [`served_through`]).
+pub fn server_db_args(url: &str) -> Vec<String> {
+    let (served, pool) = served_through(url);
+    let mut args = vec!["--database".to_owned(), served];
+    if let Some(n) = pool.statement_cache {
+        args.extend(["--db-statement-cache".to_owned(), n.to_string()]);
+    }
+    if let Some(direct) = pool.direct_url {
+        args.extend(["--database-listen-url".to_owned(), direct]);
+    }
+    args
+}
+
+/// The transaction-mode pgbouncer the suite runs behind (`scripts/services.sh pgbouncer`).
+pub fn pooler_url() -> String {
+    std::env::var("LATCHKEY_TEST_PG_POOLER_URL")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:6432/postgres".into())
+}
+
+/// Is the pooler there? Under CI=true it must be: a missing one fails the test.
+pub async fn pooler_reachable() -> bool {
+    use sqlx::Connection;
+    let conn = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlx::PgConnection::connect(&pooler_url()),
+    )
+    .await;
+    match conn {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            true
+        }
+        Ok(Err(e)) => pooler_missing(&e.to_string()),
+        Err(_) => pooler_missing("timed out"),
+    }
+}
+
+fn pooler_missing(why: &str) -> bool {
+    if in_ci() {
+        panic!(
+            "pgbouncer is required under CI=true but cannot be reached at {}: {why}",
+            pooler_url()
+        );
+    }
+    record_skip(&format!("pgbouncer unreachable at {}: {why}", pooler_url()));
+    false
+}
+
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
@@ -210,10 +290,21 @@ impl Instance {
         opts: HttpOptions,
         counters: Option<std::sync::Arc<dyn latchkey::core::limits::Counters>>,
     ) -> Instance {
+        let (url, pool) = served_through(url);
+        Self::start_pooled(listener, &url, pool, cfg, opts, counters).await
+    }
+
+    /// An instance with its own pool settings (a pooler in front, say).
+    pub async fn start_pooled(
+        listener: tokio::net::TcpListener,
+        url: &str,
+        pool: PoolConfig,
+        cfg: CoreConfig,
+        opts: HttpOptions,
+        counters: Option<std::sync::Arc<dyn latchkey::core::limits::Counters>>,
+    ) -> Instance {
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let store = Store::connect(url, PoolConfig::default())
-            .await
-            .expect("connect");
+        let store = Store::connect(url, pool).await.expect("connect");
         store.migrate().await.expect("migrate");
         let store = std::sync::Arc::new(store);
         let svc = Latchkey::with_counters(store.clone(), cfg, counters)
