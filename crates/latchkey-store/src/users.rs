@@ -373,16 +373,36 @@ impl UserStore for Store {
             (None, PageRequest::Offset { offset, .. })
                 if !filtered && q.sort == UserSort::Id && *offset > 0 =>
             {
-                // A page number far in: step over the offset in a narrow index (an index-only
-                // walk), then read just the page's rows. On SQLite the table itself is the id
-                // order, and stepping through it reads every row's page.
-                sql.push(" WHERE u.id IN (SELECT id FROM users");
-                sql.push(self.backend.id_index_hint());
-                sql.push(&format!(" ORDER BY id {dir} LIMIT "));
-                sql.bind_int(limit_sql);
-                sql.push(" OFFSET ");
-                sql.bind_int((*offset).min(i64::MAX as u64) as i64);
-                sql.push(&format!(") ORDER BY u.id {dir}"));
+                // A page number far in: the rank anchors (migration 0015) give the block of
+                // 4,096 ids that holds rank `offset` in this order and how many of its users
+                // come before it; only that remainder is walked, in a narrow id index. One
+                // statement, so one snapshot: the anchors and the walk agree under writes.
+                let offset = (*offset).min(i64::MAX as u64) as i64;
+                let (start, cmp) = if q.descending {
+                    ("(block + 1) * 4096", "<")
+                } else {
+                    ("block * 4096", ">=")
+                };
+                let mut anchored = Sql::new();
+                anchored.push("WITH anchor AS (SELECT start, ");
+                anchored.bind_int(offset);
+                anchored.push(&format!(
+                    " - (upto - n) AS skip FROM (SELECT block, {start} AS start, n, \
+                     CAST(SUM(n) OVER (ORDER BY block {dir}) AS BIGINT) AS upto \
+                     FROM user_blocks) AS c WHERE n > 0 AND upto > "
+                ));
+                anchored.bind_int(offset);
+                anchored.push(&format!(" ORDER BY block {dir} LIMIT 1) "));
+                anchored.push(USER_SELECT);
+                anchored.push(" WHERE u.id IN (SELECT id FROM users");
+                anchored.push(self.backend.id_index_hint());
+                anchored.push(&format!(
+                    " WHERE id {cmp} (SELECT start FROM anchor) ORDER BY id {dir} LIMIT "
+                ));
+                anchored.bind_int(limit_sql);
+                anchored.push(" OFFSET COALESCE((SELECT skip FROM anchor), 0))");
+                anchored.push(&format!(" ORDER BY u.id {dir}"));
+                sql = anchored;
             }
             _ => {
                 sql.append(&filter);

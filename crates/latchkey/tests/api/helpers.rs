@@ -560,6 +560,11 @@ impl TestApp {
 
     /// Runs one SQL statement on the test's database, under the service (for what no API
     /// can do, such as making a session or a challenge old).
+    /// The database this test runs on.
+    pub fn backend(&self) -> Backend {
+        self._db.backend
+    }
+
     pub async fn sql(&self, stmt: &str) {
         use sqlx::Connection;
         match self._db.backend {

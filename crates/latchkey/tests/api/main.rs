@@ -24,6 +24,7 @@ mod ops;
 mod orgs;
 mod outbox;
 mod passkeys;
+mod ranks;
 mod regressions;
 mod roles;
 mod scale;
