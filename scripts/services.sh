@@ -96,6 +96,9 @@ auth_file = $PGBOUNCER_DIR/userlist.txt
 pool_mode = transaction
 max_client_conn = 4000
 default_pool_size = 8
+; After PostgreSQL restarts, try to log in to it again within a second (default: 15 s of
+; refusing every client).
+server_login_retry = 1
 ; sqlx sends extra_float_digits at start-up; PostgreSQL's default is what Latchkey needs.
 ignore_startup_parameters = extra_float_digits
 logfile = $PGBOUNCER_DIR/pgbouncer.log

@@ -63,6 +63,19 @@ if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
     fi
 fi
 
+# Three instances behind pgbouncer through a kill -9 and a PostgreSQL restart (docs/deploy.md).
+# Last: it restarts the local PostgreSQL, so nothing may run beside it.
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ] && [ -z "${LATCHKEY_TEST_PG_URL:-}" ]; then
+    if pg_isready -q -h 127.0.0.1 -p 6432 && [ -d /etc/postgresql ]; then
+        LATCHKEY_BIN="$PWD/target/debug/latchkey" python3 scripts/cluster-faults.py || status=$?
+    elif [ "${CI:-}" = "true" ]; then
+        echo "test.sh: the multi-instance fault script needs the local PostgreSQL and pgbouncer under CI=true" >&2
+        status=1
+    else
+        printf 'scripts/cluster-faults.py\tno local PostgreSQL cluster or pgbouncer to restart\n' >> "$skips"
+    fi
+fi
+
 if [ -s "$skips" ]; then
     n=$(wc -l < "$skips")
     echo
