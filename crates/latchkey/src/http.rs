@@ -1,7 +1,7 @@
 //! HTTP pieces shared by the native API and every dialect: the application state, reading
 //! the bearer token and the client's address. No rule lives here.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
@@ -12,13 +12,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::core::model::ClientInfo;
 use crate::core::roles::RoleIds;
 use crate::core::Latchkey;
+use crate::proxy::Proxies;
 
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Arc<Latchkey>,
     pub metrics: PrometheusHandle,
     /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
-    pub trusted_proxies: Arc<[IpAddr]>,
+    pub trusted_proxies: Arc<Proxies>,
     /// citizen-portal's role-id namespace.
     pub citizen_portal_role_ids: Arc<RoleIds>,
     /// Where browsers and clients reach Latchkey (no trailing slash): every absolute link
@@ -70,19 +71,13 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// Where a request came from: the socket peer — or, when the peer is a trusted proxy, the
-/// nearest address in `X-Forwarded-For` that is not one — and the User-Agent (bounded).
-pub fn client_info(parts: &Parts, trusted: &[IpAddr]) -> ClientInfo {
-    let peer = parts
+/// rightmost address in `X-Forwarded-For` that is not one ([`Proxies::client`]) — and the
+/// User-Agent (bounded).
+pub fn client_info(parts: &Parts, proxies: &Proxies) -> ClientInfo {
+    let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical());
-    let ip = match peer {
-        Some(p) if trusted.contains(&p) => {
-            Some(forwarded_client(&parts.headers, trusted).unwrap_or(p))
-        }
-        other => other,
-    }
-    .map(|ip| ip.to_string());
+        .map(|ConnectInfo(addr)| proxies.client(addr.ip(), &parts.headers).to_string());
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)
@@ -91,54 +86,10 @@ pub fn client_info(parts: &Parts, trusted: &[IpAddr]) -> ClientInfo {
     ClientInfo { ip, user_agent }
 }
 
-/// Walks `X-Forwarded-For` from the right (the hop nearest to us), skipping trusted proxies.
-/// An entry that is not an address stops the walk: what lies left of it cannot be trusted.
-fn forwarded_client(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    for hop in hops.iter().rev() {
-        let ip: IpAddr = hop.parse().ok()?;
-        let ip = ip.to_canonical();
-        if !trusted.contains(&ip) {
-            return Some(ip);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    #[test]
-    fn forwarded_addresses_are_read_from_the_nearest_hop() {
-        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("1.2.3.4, 5.6.7.8, 10.0.0.1"),
-        );
-        assert_eq!(
-            forwarded_client(&h, &[proxy]),
-            Some("5.6.7.8".parse().unwrap())
-        );
-        h.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("garbage, 5.6.7.8"),
-        );
-        assert_eq!(
-            forwarded_client(&h, &[proxy]),
-            Some("5.6.7.8".parse().unwrap())
-        );
-        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        assert_eq!(forwarded_client(&h, &[proxy]), None);
-    }
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {

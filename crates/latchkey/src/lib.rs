@@ -15,6 +15,7 @@ pub mod import;
 pub mod logging;
 pub mod mail;
 pub mod pages;
+pub mod proxy;
 pub mod server;
 
 pub use latchkey_core as core;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
@@ -77,7 +77,7 @@ type Responding = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Se
 #[derive(Clone)]
 struct RequestScope<S> {
     inner: S,
-    trusted: Arc<[IpAddr]>,
+    trusted: Arc<crate::proxy::Proxies>,
 }
 
 impl<S> Service<Request> for RequestScope<S>
@@ -385,8 +385,8 @@ pub fn app(
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub mounts: Mounts,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Peers whose `X-Forwarded-For` is believed (addresses or networks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins allowed by CORS; empty turns CORS off.
     pub cors_origins: Vec<String>,
     /// citizen-portal's role-id namespace (its origin's seeded ids by default).
@@ -513,7 +513,7 @@ pub async fn serve(
     let state = AppState {
         svc: svc.clone(),
         metrics: metrics_handle(),
-        trusted_proxies: opts.trusted_proxies.clone().into(),
+        trusted_proxies: Arc::new(crate::proxy::Proxies::new(opts.trusted_proxies.clone())),
         citizen_portal_role_ids: Arc::new(opts.citizen_portal_role_ids.clone()),
         public_url: public_url.into(),
         pages: Arc::new(crate::pages::PagePaths::for_mounts(&opts.mounts)),

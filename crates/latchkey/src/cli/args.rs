@@ -282,15 +282,18 @@ pub struct ServeArgs {
         value_name = "NAME=PREFIX"
     )]
     pub mounts: Vec<String>,
-    /// A reverse proxy whose X-Forwarded-For is believed for the client address (repeatable).
-    /// Without one, the client address is the socket peer.
+    /// A reverse proxy or load balancer whose X-Forwarded-For is believed for the client
+    /// address: an address or a network (10.0.0.0/24), repeatable. The client is then the
+    /// rightmost hop that is not a trusted proxy. Without one, the client address is the
+    /// socket peer.
     #[arg(
         long = "trusted-proxy",
         env = "LATCHKEY_TRUSTED_PROXIES",
         value_delimiter = ',',
-        value_name = "IP"
+        value_name = "IP[/BITS]",
+        value_parser = crate::proxy::parse_net
     )]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// An origin browsers may call the API from (CORS; repeatable; off by default).
     #[arg(
         long = "cors-origin",

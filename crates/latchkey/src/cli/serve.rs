@@ -16,11 +16,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     init_logging(db.log_format);
     let mut http = crate::server::HttpOptions {
         mounts: crate::dialects::Mounts::parse(&args.mounts, &crate::server::root_routes())?,
-        trusted_proxies: args
-            .trusted_proxies
-            .iter()
-            .map(|ip| ip.to_canonical())
-            .collect(),
+        trusted_proxies: args.trusted_proxies.clone(),
         cors_origins: args.cors_origins.clone(),
         citizen_portal_role_ids: RoleIds::parse(&args.citizen_portal_role_ids)
             .map_err(|e| Fatal(format!("--citizen-portal-role-ids: {e}")))?,

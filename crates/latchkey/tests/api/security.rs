@@ -174,7 +174,7 @@ async fn a_client_address_with_many_failures_is_throttled_and_proxies_are_believ
         ..test_config()
     };
     let opts = HttpOptions {
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
         ..Default::default()
     };
     let app = TestApp::spawn_opts(Backend::Sqlite, cfg.clone(), opts)
@@ -204,6 +204,14 @@ async fn a_client_address_with_many_failures_is_throttled_and_proxies_are_believ
         200,
         "another address is not throttled"
     );
+    // The throttled client writes its own header; the proxy appends the real hop. The client
+    // is the rightmost hop that is not a trusted proxy: still the throttled address.
+    login_from("198.51.100.50, 203.0.113.7", "admin", ADMIN_PASSWORD)
+        .await
+        .assert_problem(429, "rate-limited");
+    login_from("203.0.113.7, 127.0.0.9", "admin", ADMIN_PASSWORD)
+        .await
+        .assert_problem(429, "rate-limited");
 
     // Without a trusted proxy, X-Forwarded-For is ignored: the socket address counts.
     let app = TestApp::spawn_with(Backend::Sqlite, cfg).await.unwrap();
@@ -577,4 +585,74 @@ async fn with_redis_failed_logins_are_counted_across_databases() {
     login_at(&http, &b.base, "admin", ADMIN_PASSWORD).await;
     a.stop().await;
     b.stop().await;
+}
+
+/// With no `--trusted-proxy`, traffic that looks proxied (here: loopback carrying
+/// X-Forwarded-For) gets one clear warning in the log, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_traffic_without_a_trusted_proxy_is_warned_about_once() {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!("lk-proxy-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+        ])
+        .arg(dir.join("proxy.db"))
+        .env("LATCHKEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            ready = r.status() == 200;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(ready, "the server did not start");
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{base}/healthz"))
+            .header("x-forwarded-for", "198.51.100.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("--trusted-proxy"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains("127.0.0.1") && warnings[0].contains("per-address limit"),
+        "{}",
+        warnings[0]
+    );
 }
