@@ -414,7 +414,8 @@ def run(args):
             raise SystemExit(f"bench: the deep page has {len(check['items'])} users, not 20")
         results["deep"] = wrk(deep_url, "get.lua", 4, 2, secs, env=token_env)
         results["deep_page_no"] = deep_page
-        # The same deep page on a page-numbered dialect (user-profiles): informational.
+        # The same deep page on a page-numbered dialect (user-profiles), answered from the rank
+        # anchors (migration 0015): `numbered_page_p99_ms`.
         up_url = lk(f"/compat/user-profiles/users/pagination?page={deep_page}&per_page=20")
         check = must(*http("GET", up_url, token=admin_token), "user-profiles deep page")
         if len(check["users"]) == 0:
@@ -707,6 +708,7 @@ def final_line(r):
         f"storm_read_p99_ms={r['storm_read']['p99_ms']:.2f} "
         f"list_p99_ms={r['list']['p99_ms']:.2f} "
         f"deep_page_p99_ms={r['deep']['p99_ms']:.2f} "
+        f"numbered_page_p99_ms={r['deep_offset']['p99_ms']:.2f} "
         f"search_p99_ms={r['search']['p99_ms']:.2f} "
         f"console_users_p99_ms={r['console_users']['p99_ms']:.2f} "
         f"idle_rss_mib={r['idle_rss_mib']:.1f} "
