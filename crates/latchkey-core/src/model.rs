@@ -283,6 +283,11 @@ pub struct UserQuery {
     pub count_at_most: Option<u64>,
 }
 
+/// How far a filtered list counts its matches unless asked for the exact total (the native
+/// API's `total_relation: "gte"`, the console's "1,000+"): counting every match of a common
+/// search term at millions of users costs more than the page itself.
+pub const TOTAL_BOUND: u64 = 1_000;
+
 /// A page request: either offset (page/per_page) or keyset (after a cursor).
 #[derive(Debug, Clone)]
 pub enum PageRequest {
@@ -312,7 +317,11 @@ pub enum CursorKey {
 #[derive(Debug, Clone)]
 pub struct UserPage {
     pub users: Vec<User>,
+    /// The matches, exact unless `more`.
     pub total: u64,
+    /// The matches were counted up to [`UserQuery::count_at_most`] and there are more:
+    /// `total` is that bound.
+    pub more: bool,
     pub next_cursor: Option<UserCursor>,
 }
 

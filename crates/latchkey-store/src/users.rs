@@ -470,9 +470,16 @@ impl UserStore for Store {
             }
             _ => None,
         };
+        let total = total.max(0) as u64;
+        let more = filtered && q.count_at_most.is_some_and(|b| total > b);
         Ok(UserPage {
             users,
-            total: total.max(0) as u64,
+            total: if more {
+                q.count_at_most.unwrap_or(total)
+            } else {
+                total
+            },
+            more,
             next_cursor,
         })
     }

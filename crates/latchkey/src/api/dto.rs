@@ -235,13 +235,21 @@ pub struct UserListParams {
     pub weak_password_hash: Option<bool>,
     /// `id`, `username`, `email` or `created_at`; prefix `-` for descending. Default `id`.
     pub sort: Option<String>,
+    /// Count every match of a filtered list (`q`, `role`, …), however many. By default a
+    /// filtered list counts up to 1,000 and says `total_relation: "gte"` beyond that.
+    pub exact_total: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserListResponse {
     pub items: Vec<UserDto>,
-    /// Users matching the filters, on all pages.
+    /// Users matching the filters, on all pages: exact when `total_relation` is `eq`; when
+    /// it is `gte` (a filtered list with more than 1,000 matches, unless `exact_total=true`),
+    /// `total` is 1,000 and there are more.
     pub total: u64,
+    /// `eq` or `gte`.
+    #[schema(example = "eq")]
+    pub total_relation: &'static str,
     /// Present with offset pagination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<u64>,

@@ -155,6 +155,7 @@ async fn list_members(
     Ok(Json(UserListResponse {
         items: result.users.into_iter().map(UserDto::from).collect(),
         total: result.total,
+        total_relation: if result.more { "gte" } else { "eq" },
         page: Some(page),
         per_page,
         next_cursor: None,

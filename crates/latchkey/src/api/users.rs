@@ -106,7 +106,7 @@ async fn list_users(
         weak_password_hash: params.weak_password_hash,
         sort,
         descending,
-        count_at_most: None,
+        count_at_most: (!params.exact_total.unwrap_or(false)).then_some(TOTAL_BOUND),
     };
     if params.cursor.is_some() && params.page.is_some() {
         return Err(
@@ -128,6 +128,7 @@ async fn list_users(
     Ok(Json(UserListResponse {
         items: result.users.into_iter().map(UserDto::from).collect(),
         total: result.total,
+        total_relation: if result.more { "gte" } else { "eq" },
         page: params.cursor.is_none().then_some(page_no),
         per_page,
         next_cursor: result.next_cursor.as_ref().map(encode_cursor),

@@ -897,8 +897,24 @@ dual!(a_search_with_many_matches_counts_only_so_far, |app| {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // The API counts a search up to 1,000 too, and says so; the exact count on request.
     let api = app.get("/v1/users?q=many&per_page=1", &app.admin).await;
-    assert_eq!(api.body["total"], 1005, "the API's total stays exact");
+    assert_eq!(api.body["total"], 1000, "{}", api.text);
+    assert_eq!(api.body["total_relation"], "gte", "{}", api.text);
+    let api = app
+        .get("/v1/users?q=many&per_page=1&exact_total=true", &app.admin)
+        .await;
+    assert_eq!(api.body["total"], 1005, "{}", api.text);
+    assert_eq!(api.body["total_relation"], "eq", "{}", api.text);
+    let api = app.get("/v1/users?per_page=1", &app.admin).await;
+    assert_eq!(
+        api.body["total"], 1006,
+        "unfiltered: the kept row count, exact"
+    );
+    assert_eq!(api.body["total_relation"], "eq");
+    let api = app.get("/v1/users?q=many000&per_page=1", &app.admin).await;
+    assert_eq!(api.body["total"], 10, "under the bound: exact");
+    assert_eq!(api.body["total_relation"], "eq");
     let (mut b, page) = signed_in(&app, "admin", ADMIN_PASSWORD, "/console/users?q=many").await;
     assert_page(&page, "search");
     assert!(page.text.contains("1000+ users match"), "{}", page.text);

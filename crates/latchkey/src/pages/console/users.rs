@@ -21,7 +21,7 @@ use crate::http::AppState;
 /// Users per page of the list.
 const PER_PAGE: u64 = 25;
 /// Matches are counted up to this many ("1,000+ users match" past it).
-const COUNT_AT_MOST: u64 = 1000;
+const COUNT_AT_MOST: u64 = crate::core::model::TOTAL_BOUND;
 /// The list's order when no column is chosen.
 const DEFAULT_SORT: &str = "-id";
 
@@ -169,7 +169,7 @@ async fn list(
         }
         div id="results" {
             p class="hint" role="status" {
-                @if filtered && found.total > COUNT_AT_MOST { (COUNT_AT_MOST) "+" } @else { (found.total) }
+                @if found.more { (found.total) "+" } @else { (found.total) }
                 @if found.total == 1 { " user" } @else { " users" }
                 @if filtered { " match" }
                 @if sort_raw == DEFAULT_SORT { " · newest first" }
