@@ -282,6 +282,8 @@ def run(args):
     backend = "postgres" if args.pg else "sqlite"
     cores = os.cpu_count() or 1
     mode = f"{'quick' if quick else 'full'}-{backend}"
+    if args.users and args.users >= 10_000_000:
+        mode = f"{args.users // 1_000_000}m-{backend}"  # its own block beside the 1M runs
     log(f"mode {mode}: {users} users, {secs} s per load test, {cores} cores")
     workdir = tempfile.mkdtemp(prefix="latchkey-bench-")
     results = {"machine": machine(), "users": users, "seconds": secs, "backend": backend}
@@ -306,6 +308,8 @@ def run(args):
         # Let the kernel write the new database out now, not during the load tests.
         os.sync()
         time.sleep(2)
+        results["disk_mib"] = database_mib(backend, db_url, workdir)
+        log(f"database on disk: {results['disk_mib']:,.0f} MiB")
 
         # Start-up on the existing database: median of 5.
         starts = []
@@ -488,6 +492,19 @@ def import_scenario(lkp, workdir, n):
     return {"import_s": secs, "import_n": n}
 
 
+def database_mib(backend, db_url, workdir):
+    """The database's size on disk after seeding: the SQLite file (and its WAL), or
+    pg_database_size."""
+    if backend == "sqlite":
+        path = os.path.join(workdir, "bench.db")
+        return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p)) / 2**20
+    out = subprocess.run(
+        ["psql", PG_ADMIN_URL, "-At", "-c", f"SELECT pg_database_size('{PG_DB}')"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    return int(out) / 2**20
+
+
 def first_seeded_user(lkp):
     out = lkp.cli("user", "list", "--search", "@example.org", "--limit", "1")
     m = re.search(r"\b([a-z]+\.[a-z]+\d+)\b", out)
@@ -599,6 +616,7 @@ def table(mode, r):
         f"| peak RSS after the read tests | {r['load_rss_mib']:.1f} MiB |",
         f"| peak RSS at the end of the run | {r['final_rss_mib']:.1f} MiB |",
         f"| seeding {r['users']:,} users straight into the database | {r['seed_s']:.1f} s |",
+        f"| the database on disk after seeding | {r.get('disk_mib', 0):,.0f} MiB |",
         f"| `latchkey import` of {r['import_n']:,} users with hashes (JSON Lines, beside the running server) "
         f"| {r['import_s']:.1f} s ({r['import_n'] / r['import_s']:,.0f} users/s) |",
     ]

@@ -307,3 +307,84 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+dual!(search_pages_by_number_and_cursor_in_both_orders, |app| {
+    // 23 matches among others: every page, by number and by cursor, both directions, is the
+    // matches' id order cut where it should be (the collected-ids path on both databases).
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let name = if i % 4 == 3 {
+            format!("other{i}")
+        } else {
+            format!("pagefind{i}")
+        };
+        let r = app
+            .call(
+                "POST",
+                "/v1/users",
+                Some(&app.admin),
+                Some(
+                    json!({"username": name, "email": format!("{name}@example.com"),
+                            "password": "correct horse battery staple"}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        if i % 4 != 3 {
+            ids.push(r.body["id"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(ids.len(), 23);
+    let items = |r: &Reply| -> Vec<i64> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect()
+    };
+    for (sort, order) in [
+        ("id", ids.clone()),
+        ("-id", ids.iter().rev().copied().collect::<Vec<_>>()),
+    ] {
+        for page in 1..=5u64 {
+            let r = app
+                .get(
+                    &format!("/v1/users?q=pagefind&sort={sort}&per_page=7&page={page}"),
+                    &app.admin,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body["total"], 23);
+            assert_eq!(r.body["total_relation"], "eq");
+            let want: Vec<i64> = order
+                .iter()
+                .skip(((page - 1) * 7) as usize)
+                .take(7)
+                .copied()
+                .collect();
+            assert_eq!(items(&r), want, "page {page} by {sort}");
+        }
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..10 {
+            let r = app
+                .get(
+                    &format!("/v1/users?q=pagefind&sort={sort}&per_page=5&cursor={cursor}"),
+                    &app.admin,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            seen.extend(items(&r));
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(seen, order, "the cursor walk by {sort}");
+    }
+    // A term with no match: an empty page, total 0.
+    let r = app.get("/v1/users?q=nobodyhasthis", &app.admin).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 0);
+});
