@@ -24,6 +24,17 @@ pub enum Backend {
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How a free-text search is answered.
+pub(crate) enum TextSearch {
+    /// An FTS5 table whose phrase query is exactly the substring test (SQLite), answered
+    /// from the index alone and in id order.
+    Fts { table: &'static str, phrase: String },
+    /// The portable `LIKE` over `search_text`; `indexed_by`, a condition an index answers
+    /// with the same matches, for finding them (PostgreSQL's short terms), while the page's
+    /// walk checks the cheaper LIKE.
+    Like { indexed_by: Option<Sql> },
+}
+
 /// A feed that never yields: SQLite has no NOTIFY, and the poll bounds staleness.
 struct Silent;
 
@@ -62,13 +73,11 @@ impl Backend {
         }
     }
 
-    /// Adds the free-text filter for `folded` when the backend has an index query for it,
-    /// returning the FTS phrase if it used one; `None` leaves the portable `LIKE` to the
-    /// caller (PostgreSQL's trigram GIN index serves that LIKE directly).
-    pub(crate) fn search(self, filter: &mut Sql, folded: &str) -> Option<String> {
+    /// How the free-text search for `folded` (not empty) is answered.
+    pub(crate) fn search(self, folded: &str) -> TextSearch {
         match self {
-            Backend::Sqlite => sqlite::search(filter, folded),
-            Backend::Postgres => None,
+            Backend::Sqlite => sqlite::search(folded),
+            Backend::Postgres => postgres::search(folded),
         }
     }
 

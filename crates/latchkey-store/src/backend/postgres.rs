@@ -8,8 +8,26 @@ use latchkey_core::error::CoreResult;
 use latchkey_core::model::{SessionId, Timestamp, UserId};
 use latchkey_core::ports::{InvalidationFeed, RotateOutcome};
 
+use super::TextSearch;
 use crate::exec::TxConn;
+use crate::sql::Sql;
 use crate::{db_err, Store};
+
+/// A term of 3+ characters: the LIKE, which the trigram GIN index (migration 0005) serves. Of
+/// 1 or 2 characters: found through the short-gram GIN index (migration 0016), which holds
+/// every such substring of each user's text.
+pub(crate) fn search(folded: &str) -> TextSearch {
+    if folded.chars().count() >= 3 {
+        return TextSearch::Like { indexed_by: None };
+    }
+    let mut cond = Sql::new();
+    cond.push(" AND latchkey_short_grams(u.search_text) @> ARRAY[CAST(");
+    cond.bind_text(folded.to_owned());
+    cond.push(" AS TEXT)]");
+    TextSearch::Like {
+        indexed_by: Some(cond),
+    }
+}
 
 /// The channel instances LISTEN on for invalidations.
 pub const NOTIFY_CHANNEL: &str = "latchkey_invalidations";

@@ -7,7 +7,7 @@ use latchkey_core::error::CoreResult;
 use latchkey_core::model::{SessionId, Timestamp, UserId};
 use latchkey_core::ports::RotateOutcome;
 
-use crate::sql::Sql;
+use super::TextSearch;
 use crate::{db_err, Store};
 
 /// Per-connection settings: WAL (readers never block the writer), NORMAL sync (durable at
@@ -27,18 +27,22 @@ pub(crate) fn pragmas(
     })
 }
 
-/// A search of 3+ characters is a phrase query on the FTS5 trigram index (migration 0005):
-/// exactly the substring test, answered from the index. Returns the phrase, which the
-/// caller can also count and page in the index alone.
-pub(crate) fn search(filter: &mut Sql, folded: &str) -> Option<String> {
+/// A search of 3+ characters is a phrase query on the FTS5 trigram index (migration 0005);
+/// of 1 or 2 characters, one token of the short-gram index (migration 0016: the hex of the
+/// term's UTF-8 bytes). Either is exactly the substring test, answered from the index, which
+/// the caller can also count and page in the index alone.
+pub(crate) fn search(folded: &str) -> TextSearch {
     if folded.chars().count() < 3 {
-        return None;
+        let hex: String = folded.bytes().map(|b| format!("{b:02X}")).collect();
+        return TextSearch::Fts {
+            table: "users_short",
+            phrase: format!("\"{hex}\""),
+        };
     }
-    let phrase = format!("\"{}\"", folded.replace('"', "\"\""));
-    filter.push(" AND u.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ");
-    filter.bind_text(phrase.clone());
-    filter.push(")");
-    Some(phrase)
+    TextSearch::Fts {
+        table: "users_search",
+        phrase: format!("\"{}\"", folded.replace('"', "\"\"")),
+    }
 }
 
 /// SQLite's live rotation with its three statements sent as one script: rotations queue

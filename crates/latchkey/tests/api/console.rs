@@ -912,6 +912,12 @@ dual!(a_search_with_many_matches_counts_only_so_far, |app| {
         "unfiltered: the kept row count, exact"
     );
     assert_eq!(api.body["total_relation"], "eq");
+    // A common one-letter term: more than the bound, and its first page in id order.
+    let short = app.get("/v1/users?q=y&per_page=3", &app.admin).await;
+    assert_eq!(short.body["total"], 1000, "{}", short.text);
+    assert_eq!(short.body["total_relation"], "gte");
+    let long = app.get("/v1/users?q=many&per_page=3", &app.admin).await;
+    assert_eq!(short.body["items"], long.body["items"]);
     let api = app.get("/v1/users?q=many000&per_page=1", &app.admin).await;
     assert_eq!(api.body["total"], 10, "under the bound: exact");
     assert_eq!(api.body["total_relation"], "eq");

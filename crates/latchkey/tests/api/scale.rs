@@ -71,8 +71,23 @@ dual!(
             assert_eq!(r.body["total"], 0, "q={q}: {}", r.text);
             assert!(names(&r).is_empty(), "q={q}");
         }
-        // Short terms (no trigram) still match as substrings.
+        // Short terms (one or two characters: the short-gram index, migration 0016) match
+        // as substrings too, non-ASCII and punctuation included, any case.
         assert_eq!(names(&search("ob").await), ["bob"]);
+        assert_eq!(names(&search("OB").await), ["bob"]);
+        assert_eq!(names(&search("ö").await), ["olaf"]);
+        assert_eq!(names(&search("ür").await), ["olaf"]);
+        assert_eq!(names(&search("b").await), ["bob"]);
+        assert_eq!(search("@").await.body["total"], 5, "every address");
+        assert_eq!(search("e").await.body["total"], 5);
+        assert_eq!(search("zq").await.body["total"], 0);
+        assert_eq!(search("\"").await.body["total"], 0);
+        let r = app.get("/v1/users?q=la&role=staff", &app.admin).await;
+        assert_eq!(names(&r), ["olaf"], "a short term with another filter");
+        let r = app
+            .get("/v1/users?q=a&sort=-id&per_page=2&page=2", &app.admin)
+            .await;
+        assert_eq!(names(&r), ["olaf", "kate"], "{}", r.text);
 
         // Keyset and offset pages through the matches, both directions.
         for sort in ["id", "-id", "username"] {
@@ -124,6 +139,11 @@ dual!(
         assert_eq!(r.status, 200, "{}", r.text);
         assert!(names(&search("harin").await).is_empty());
         assert!(names(&search("kate@example").await).is_empty());
+        assert!(
+            names(&search("th").await).is_empty(),
+            "the short grams follow changes"
+        );
+        assert_eq!(names(&search("k.").await), ["kate"]);
         assert_eq!(names(&search("elsewhere").await), ["kate"]);
         let r = app
             .call(
@@ -135,6 +155,7 @@ dual!(
             .await;
         assert_eq!(r.status, 204, "{}", r.text);
         assert!(names(&search("lafü").await).is_empty());
+        assert!(names(&search("ö").await).is_empty(), "and deletions");
         assert_eq!(search("example.com").await.body["total"], 3);
     }
 );
