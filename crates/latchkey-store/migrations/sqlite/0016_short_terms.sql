@@ -20,29 +20,24 @@ CREATE VIRTUAL TABLE users_short USING fts5(
     tokenize = 'ascii'
 );
 
-INSERT INTO users_short (rowid, grams)
+-- One user's document: the distinct substrings, hex-encoded, space-separated.
+CREATE VIEW users_short_doc AS
     SELECT u.id, (SELECT group_concat(g, ' ') FROM (
         SELECT hex(substr(u.search_text, n, 1)) AS g FROM text_positions
             WHERE n <= length(u.search_text)
         UNION SELECT hex(substr(u.search_text, n, 2)) FROM text_positions
-            WHERE n < length(u.search_text)))
+            WHERE n < length(u.search_text))) AS grams
     FROM users u;
 
+INSERT INTO users_short (rowid, grams) SELECT id, grams FROM users_short_doc;
+
 CREATE TRIGGER users_short_insert AFTER INSERT ON users BEGIN
-    INSERT INTO users_short (rowid, grams) VALUES (new.id, (SELECT group_concat(g, ' ') FROM (
-        SELECT hex(substr(new.search_text, n, 1)) AS g FROM text_positions
-            WHERE n <= length(new.search_text)
-        UNION SELECT hex(substr(new.search_text, n, 2)) FROM text_positions
-            WHERE n < length(new.search_text))));
+    INSERT INTO users_short (rowid, grams) SELECT id, grams FROM users_short_doc WHERE id = new.id;
 END;
 CREATE TRIGGER users_short_delete AFTER DELETE ON users BEGIN
     DELETE FROM users_short WHERE rowid = old.id;
 END;
 CREATE TRIGGER users_short_update AFTER UPDATE OF search_text ON users BEGIN
     DELETE FROM users_short WHERE rowid = old.id;
-    INSERT INTO users_short (rowid, grams) VALUES (new.id, (SELECT group_concat(g, ' ') FROM (
-        SELECT hex(substr(new.search_text, n, 1)) AS g FROM text_positions
-            WHERE n <= length(new.search_text)
-        UNION SELECT hex(substr(new.search_text, n, 2)) FROM text_positions
-            WHERE n < length(new.search_text))));
+    INSERT INTO users_short (rowid, grams) SELECT id, grams FROM users_short_doc WHERE id = new.id;
 END;

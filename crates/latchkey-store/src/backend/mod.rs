@@ -81,6 +81,18 @@ impl Backend {
         }
     }
 
+    /// Planner settings for a search's statements (PostgreSQL; `SET LOCAL`, inside their
+    /// transaction): the matches come through an index, and no parallel workers.
+    pub(crate) fn search_plan(self) -> Option<&'static [&'static str]> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(&[
+                "SET LOCAL enable_seqscan = off",
+                "SET LOCAL max_parallel_workers_per_gather = 0",
+            ]),
+        }
+    }
+
     /// Makes a deep page's offset walk a narrow id index: on SQLite the table itself is the
     /// id order, and stepping through it reads every row's page.
     pub(crate) fn id_index_hint(self) -> &'static str {
