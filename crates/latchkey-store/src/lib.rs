@@ -33,6 +33,7 @@ mod sessions;
 mod sql;
 mod sync;
 mod throttle;
+mod user_list;
 mod users;
 
 use std::str::FromStr;
