@@ -26,10 +26,13 @@ impl Store {
         let mut fts_phrase: Option<(&'static str, String)> = None;
         let mut index_cond: Option<Sql> = None;
         let mut walk_cond: Option<Sql> = None;
+        // `grams`: on PostgreSQL, a term of 4+ characters, found through the bucketed grams
+        // index a window of id buckets at a time (`bucket_window`).
+        let mut grams: Option<(Vec<String>, (i64, i64))> = None;
         if let Some(text) = q.search.as_deref().filter(|s| !s.is_empty()) {
             filtered = true;
             let folded = fold(text);
-            match self.backend.search(&folded) {
+            let indexed_by = match self.backend.search(&folded) {
                 TextSearch::Fts { table, phrase } => {
                     filter.push(&format!(
                         " AND u.id IN (SELECT rowid FROM {table} WHERE {table} MATCH "
@@ -37,21 +40,43 @@ impl Store {
                     filter.bind_text(phrase.clone());
                     filter.push(")");
                     fts_phrase = Some((table, phrase));
+                    None
                 }
-                TextSearch::Like { indexed_by } => {
-                    // PostgreSQL's trigram GIN index serves this LIKE (3+ characters).
-                    let pattern = format!("%{}%", like_escape(&folded));
-                    filter.push(" AND u.search_text LIKE ");
-                    filter.bind_text(pattern.clone());
-                    filter.push(" ESCAPE '\\'");
-                    // The same test on an expression no index holds: a walk in id order.
-                    let mut cond = Sql::new();
-                    cond.push(" AND (u.search_text || '') LIKE ");
-                    cond.bind_text(pattern);
-                    cond.push(" ESCAPE '\\'");
-                    walk_cond = Some(cond);
-                    index_cond = indexed_by;
+                TextSearch::Like { indexed_by } => indexed_by,
+                TextSearch::Grams { grams: wanted } => {
+                    // The id buckets that hold users now; read a moment before the matches,
+                    // like the rest of the collection: a user created in between is not seen.
+                    let (lo, hi): (Option<i64>, Option<i64>) =
+                        sqlx::query_as("SELECT MIN(id), MAX(id) FROM users")
+                            .fetch_one(&self.read)
+                            .await
+                            .map_err(db_err)?;
+                    let shift = crate::backend::postgres::GRAM_BUCKET_SHIFT;
+                    let (lo, hi) = (lo.unwrap_or(0) >> shift, hi.unwrap_or(0) >> shift);
+                    let cond = crate::backend::postgres::grams_cond(&wanted, lo, hi);
+                    grams = Some((wanted, (lo, hi)));
+                    Some(cond)
                 }
+            };
+            if fts_phrase.is_none() {
+                // PostgreSQL's trigram GIN index serves this LIKE (3+ characters).
+                let pattern = format!("%{}%", like_escape(&folded));
+                filter.push(" AND u.search_text LIKE ");
+                filter.bind_text(pattern.clone());
+                filter.push(" ESCAPE '\\'");
+                // The same test on an expression no index holds: a walk in id order, and
+                // the check of the grams index's candidates.
+                let mut cond = Sql::new();
+                cond.push(" AND (u.search_text || '') LIKE ");
+                cond.bind_text(pattern);
+                cond.push(" ESCAPE '\\'");
+                index_cond = indexed_by.map(|mut found| {
+                    if grams.is_some() {
+                        found.append(&cond);
+                    }
+                    found
+                });
+                walk_cond = Some(cond);
             }
         }
         let mut rest = Sql::new();
@@ -98,10 +123,10 @@ impl Store {
         // index testing each row, which meets 20 of a common term within a few thousand rows.
         // Left to itself the planner may instead gather all 20,000 matches of a surname from
         // the trigram index and sort them (9.5 ms against 0.9).
-        let walk = walk_cond.map(|cond| {
+        let walk = walk_cond.as_ref().map(|cond| {
             let mut f = Sql::new();
             f.push(" WHERE 1 = 1");
-            f.append(&cond);
+            f.append(cond);
             f.append(&rest);
             f
         });
@@ -139,7 +164,7 @@ impl Store {
             }
             _ => None,
         };
-        let common = if collect && index_cond.is_some() {
+        let common = if collect && index_cond.is_some() && grams.is_none() {
             let mut probe = Sql::new();
             probe.push(
                 "SELECT u.id FROM (SELECT id, search_text, organization_id, is_active, \
@@ -157,7 +182,74 @@ impl Store {
         } else {
             None
         };
+        // Where the collection is complete: it holds every match on the page's side of this
+        // id (below it ascending, from it descending).
+        let mut complete_to: Option<i64> = None;
         let collected: Option<Vec<i64>> = if let Some(ids) = common {
+            Some(ids)
+        } else if let (Some((wanted, (lo, hi))), true) = (&grams, collect) {
+            // The grams index can only hand over every candidate of a lookup at once (a
+            // bitmap; 20,000 for a surname at 1M users, ten times that at 10M). So the
+            // buckets are read a window at a time from the page's end: the first, then as
+            // many as the matches seen so far say the bound needs, and half again.
+            let descending = q.descending && q.sort == UserSort::Id;
+            let mut ids: Vec<i64> = Vec::new();
+            let (mut next, mut width) = (if descending { *hi } else { *lo }, 1i64);
+            let mut done = 0i64;
+            let buckets = hi - lo + 1;
+            let shift = crate::backend::postgres::GRAM_BUCKET_SHIFT;
+            // Bounded: each window after the fourth takes all that is left.
+            for round in 0..6 {
+                let left = buckets - done;
+                let width_now = if round >= 4 {
+                    left
+                } else {
+                    width.clamp(1, left)
+                };
+                let (from, to) = if descending {
+                    (next - width_now + 1, next)
+                } else {
+                    (next, next + width_now - 1)
+                };
+                let want = TOTAL_BOUND as i64 + 1 - ids.len() as i64;
+                let mut window = Sql::new();
+                window.push("SELECT u.id FROM users u WHERE 1 = 1");
+                window.append(&crate::backend::postgres::grams_cond(wanted, from, to));
+                if let Some(cond) = &walk_cond {
+                    window.append(cond);
+                }
+                window.append(&rest);
+                window.push(" LIMIT ");
+                window.bind_int(want);
+                let found: Vec<i64> = match planned.as_mut() {
+                    Some(tx) => window.query_scalar().fetch_all(tx).await,
+                    None => window.query_scalar().fetch_all(&self.read).await,
+                }
+                .map_err(db_err)?;
+                let full = found.len() as i64 >= want;
+                ids.extend(found);
+                if full {
+                    break;
+                }
+                done += width_now;
+                complete_to = Some(if descending {
+                    from << shift
+                } else {
+                    (to + 1) << shift
+                });
+                if done >= buckets {
+                    complete_to = Some(if descending { i64::MIN } else { i64::MAX });
+                    break;
+                }
+                next = if descending { from - 1 } else { to + 1 };
+                let per_bucket = ids.len() as f64 / done as f64;
+                let needed = (TOTAL_BOUND as f64 + 1.0 - ids.len() as f64) / per_bucket;
+                width = if per_bucket == 0.0 || needed * 1.5 * 2.0 >= (buckets - done) as f64 {
+                    buckets - done
+                } else {
+                    (needed * 1.5).ceil() as i64
+                };
+            }
             Some(ids)
         } else if collect {
             let mut ids = Sql::new();
@@ -191,29 +283,24 @@ impl Store {
         // always when it is complete, and for the first pages of a common term.
         let cut: Option<Vec<i64>> = match &collected {
             Some(ids) if in_order => {
-                let complete = ids.len() as u64 <= TOTAL_BOUND;
-                let from = match page {
-                    PageRequest::Offset { offset, .. } => {
-                        Some((*offset).min(ids.len() as u64) as usize)
-                    }
-                    PageRequest::After {
-                        cursor: Some(c), ..
-                    } => ids
+                cut_page(ids, ids.len() as u64 <= TOTAL_BOUND, page, q.descending)
+            }
+            // The bucket windows hold every match on the page's side of `complete_to`: in
+            // the page's order, those are the start of the answer.
+            Some(ids) if grams.is_some() && q.sort == UserSort::Id => {
+                complete_to.and_then(|edge| {
+                    let mut held: Vec<i64> = ids
                         .iter()
-                        .position(|&id| {
-                            if q.descending {
-                                id < c.id.0
-                            } else {
-                                id > c.id.0
-                            }
-                        })
-                        .or(complete.then_some(ids.len())),
-                    PageRequest::After { cursor: None, .. } => Some(0),
-                };
-                let (PageRequest::Offset { limit, .. } | PageRequest::After { limit, .. }) = page;
-                let take = (*limit).min(ids.len() as u64) as usize;
-                from.filter(|f| complete || f + take <= ids.len())
-                    .map(|f| ids.iter().skip(f).take(take).copied().collect())
+                        .copied()
+                        .filter(|&id| if q.descending { id >= edge } else { id < edge })
+                        .collect();
+                    held.sort_unstable();
+                    if q.descending {
+                        held.reverse();
+                    }
+                    let all = edge == i64::MIN || edge == i64::MAX;
+                    cut_page(&held, all, page, q.descending)
+                })
             }
             _ => None,
         };
@@ -359,7 +446,8 @@ impl Store {
                     }
                     None => match &walk {
                         Some(walk) if dense => sql.append(walk),
-                        _ => sql.append(&filter),
+                        // Through the index that finds this term best.
+                        _ => sql.append(found_by),
                     },
                 }
                 if let PageRequest::After {
@@ -446,4 +534,25 @@ impl Store {
             next_cursor,
         })
     }
+}
+
+/// The page out of `ids`, the matches in the page's order from its start: all of them when
+/// `complete`, else only the first ones (`None` when the page may lie beyond them).
+fn cut_page(ids: &[i64], complete: bool, page: &PageRequest, descending: bool) -> Option<Vec<i64>> {
+    let from = match page {
+        PageRequest::Offset { offset, .. } => Some((*offset).min(ids.len() as u64) as usize),
+        PageRequest::After {
+            cursor: Some(c), ..
+        } => ids
+            .iter()
+            .position(|&id| if descending { id < c.id.0 } else { id > c.id.0 })
+            .or(complete.then_some(ids.len())),
+        PageRequest::After { cursor: None, .. } => Some(0),
+    }?;
+    let (PageRequest::Offset { limit, .. } | PageRequest::After { limit, .. }) = page;
+    let limit = usize::try_from(*limit).unwrap_or(usize::MAX);
+    if !complete && from.saturating_add(limit) > ids.len() {
+        return None;
+    }
+    Some(ids.iter().skip(from).take(limit).copied().collect())
 }

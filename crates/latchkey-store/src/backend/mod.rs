@@ -33,6 +33,10 @@ pub(crate) enum TextSearch {
     /// with the same matches, for finding them (PostgreSQL's short terms), while the page's
     /// walk checks the cheaper LIKE.
     Like { indexed_by: Option<Sql> },
+    /// PostgreSQL's terms of 4+ characters: these 4-grams of the term, looked up in the
+    /// bucketed grams index (`postgres::grams_cond`) a range of id buckets at a time, and the
+    /// LIKE to confirm each candidate.
+    Grams { grams: Vec<String> },
 }
 
 /// A feed that never yields: SQLite has no NOTIFY, and the poll bounds staleness.

@@ -13,11 +13,18 @@ use crate::exec::TxConn;
 use crate::sql::Sql;
 use crate::{db_err, Store};
 
-/// A term of 3+ characters: the LIKE, which the trigram GIN index (migration 0005) serves. Of
+/// A term of 4+ characters: found through the bucketed 4-gram GIN index (migration 0017) and
+/// confirmed by LIKE. Of 3: the LIKE, which the trigram GIN index (migration 0005) serves. Of
 /// 1 or 2 characters: found through the short-gram GIN index (migration 0016), which holds
 /// every such substring of each user's text.
 pub(crate) fn search(folded: &str) -> TextSearch {
-    if folded.chars().count() >= 3 {
+    let n = folded.chars().count();
+    if n >= 4 {
+        return TextSearch::Grams {
+            grams: gram_cover(folded),
+        };
+    }
+    if n == 3 {
         return TextSearch::Like { indexed_by: None };
     }
     let mut cond = Sql::new();
@@ -27,6 +34,49 @@ pub(crate) fn search(folded: &str) -> TextSearch {
     TextSearch::Like {
         indexed_by: Some(cond),
     }
+}
+
+/// The grams index's buckets: a user's 4-grams are tagged with `id >> GRAM_BUCKET_SHIFT`
+/// (65,536 ids a bucket; the same shift is written in migration 0017's function).
+pub(crate) const GRAM_BUCKET_SHIFT: u32 = 16;
+
+/// Which of a term's 4-character substrings are looked up: every fourth and the last (so each
+/// of its characters is in one), at most four (the first, the last and two between). A user
+/// with all of them is a candidate; the LIKE decides.
+fn gram_cover(folded: &str) -> Vec<String> {
+    let chars: Vec<char> = folded.chars().collect();
+    let last = chars.len().saturating_sub(4);
+    let mut starts: Vec<usize> = (0..=last).step_by(4).collect();
+    if starts.last() != Some(&last) {
+        starts.push(last);
+    }
+    if starts.len() > 4 {
+        starts = vec![0, last / 3, 2 * last / 3, last];
+        starts.dedup();
+    }
+    starts
+        .into_iter()
+        .map(|i| chars[i..i + 4].iter().collect())
+        .collect()
+}
+
+/// ` AND …`: the user is in a bucket from `lo` to `hi` and has every one of `grams` (each a
+/// GIN lookup of the gram in those buckets: one posting list per bucket, so a window of one
+/// bucket reads a sixteenth of a common gram's list at 1M users).
+pub(crate) fn grams_cond(grams: &[String], lo: i64, hi: i64) -> Sql {
+    let mut cond = Sql::new();
+    for gram in grams {
+        cond.push(
+            " AND latchkey_grams(u.id, u.search_text) && ARRAY(SELECT CAST(b AS TEXT) || ':' || CAST(",
+        );
+        cond.bind_text(gram.clone());
+        cond.push(" AS TEXT) FROM generate_series(CAST(");
+        cond.bind_int(lo);
+        cond.push(" AS BIGINT), CAST(");
+        cond.bind_int(hi);
+        cond.push(" AS BIGINT)) AS b)");
+    }
+    cond
 }
 
 /// The channel instances LISTEN on for invalidations.
@@ -142,5 +192,22 @@ impl InvalidationFeed for Listener {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gram_cover;
+
+    #[test]
+    fn the_gram_cover_holds_every_character_of_the_term() {
+        assert_eq!(gram_cover("7741"), ["7741"]);
+        assert_eq!(gram_cover("yusuf"), ["yusu", "usuf"]);
+        assert_eq!(gram_cover("garcia"), ["garc", "rcia"]);
+        assert_eq!(gram_cover("maria.lopez"), ["mari", "a.lo", "opez"]);
+        assert_eq!(gram_cover("zürich"), ["züri", "rich"]);
+        // A long term: four grams, first and last among them.
+        let long = gram_cover("abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(long, ["abcd", "hijk", "opqr", "wxyz"]);
     }
 }

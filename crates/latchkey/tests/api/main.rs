@@ -28,6 +28,7 @@ mod ranks;
 mod regressions;
 mod roles;
 mod scale;
+mod search;
 mod security;
 mod smtp_sink;
 mod users;
