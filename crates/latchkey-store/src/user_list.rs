@@ -6,7 +6,7 @@ use latchkey_core::model::*;
 use latchkey_core::ports::UserStore;
 use latchkey_core::validate::fold;
 
-use crate::backend::TextSearch;
+use crate::backend::{GramLookup, TextSearch};
 use crate::rows::*;
 use crate::sql::{like_escape, Sql};
 use crate::{db_err, Store};
@@ -28,7 +28,7 @@ impl Store {
         let mut walk_cond: Option<Sql> = None;
         // `grams`: on PostgreSQL, a term of 4+ characters, found through the bucketed grams
         // index a window of id buckets at a time (`bucket_window`).
-        let mut grams: Option<(Vec<String>, (i64, i64))> = None;
+        let mut grams: Option<(GramLookup, (i64, i64))> = None;
         if let Some(text) = q.search.as_deref().filter(|s| !s.is_empty()) {
             filtered = true;
             let folded = fold(text);
@@ -43,7 +43,7 @@ impl Store {
                     None
                 }
                 TextSearch::Like { indexed_by } => indexed_by,
-                TextSearch::Grams { grams: wanted } => {
+                TextSearch::Grams(wanted) => {
                     // The id buckets that hold users now; read a moment before the matches,
                     // like the rest of the collection: a user created in between is not seen.
                     let (lo, hi): (Option<i64>, Option<i64>) =
@@ -51,9 +51,9 @@ impl Store {
                             .fetch_one(&self.read)
                             .await
                             .map_err(db_err)?;
-                    let shift = crate::backend::postgres::GRAM_BUCKET_SHIFT;
-                    let (lo, hi) = (lo.unwrap_or(0) >> shift, hi.unwrap_or(0) >> shift);
-                    let cond = crate::backend::postgres::grams_cond(&wanted, lo, hi);
+                    let lo = GramLookup::bucket(lo.unwrap_or(0));
+                    let hi = GramLookup::bucket(hi.unwrap_or(0));
+                    let cond = wanted.window(lo, hi);
                     grams = Some((wanted, (lo, hi)));
                     Some(cond)
                 }
@@ -197,7 +197,6 @@ impl Store {
             let (mut next, mut width) = (if descending { *hi } else { *lo }, 1i64);
             let mut done = 0i64;
             let buckets = hi - lo + 1;
-            let shift = crate::backend::postgres::GRAM_BUCKET_SHIFT;
             // Bounded: each window after the fourth takes all that is left.
             for round in 0..6 {
                 let left = buckets - done;
@@ -214,7 +213,7 @@ impl Store {
                 let want = TOTAL_BOUND as i64 + 1 - ids.len() as i64;
                 let mut window = Sql::new();
                 window.push("SELECT u.id FROM users u WHERE 1 = 1");
-                window.append(&crate::backend::postgres::grams_cond(wanted, from, to));
+                window.append(&wanted.window(from, to));
                 if let Some(cond) = &walk_cond {
                     window.append(cond);
                 }
@@ -233,9 +232,9 @@ impl Store {
                 }
                 done += width_now;
                 complete_to = Some(if descending {
-                    from << shift
+                    GramLookup::bucket_start(from)
                 } else {
-                    (to + 1) << shift
+                    GramLookup::bucket_start(to + 1)
                 });
                 if done >= buckets {
                     complete_to = Some(if descending { i64::MIN } else { i64::MAX });

@@ -14,6 +14,7 @@ use latchkey_core::ports::{InvalidationFeed, RotateOutcome};
 
 use crate::sql::Sql;
 use crate::Store;
+pub(crate) use postgres::GramLookup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -33,10 +34,9 @@ pub(crate) enum TextSearch {
     /// with the same matches, for finding them (PostgreSQL's short terms), while the page's
     /// walk checks the cheaper LIKE.
     Like { indexed_by: Option<Sql> },
-    /// PostgreSQL's terms of 4+ characters: these 4-grams of the term, looked up in the
-    /// bucketed grams index (`postgres::grams_cond`) a range of id buckets at a time, and the
-    /// LIKE to confirm each candidate.
-    Grams { grams: Vec<String> },
+    /// PostgreSQL's terms of 4+ characters: the term's 4-grams, looked up in the bucketed
+    /// grams index a window of id buckets at a time, and the LIKE to confirm each candidate.
+    Grams(GramLookup),
 }
 
 /// A feed that never yields: SQLite has no NOTIFY, and the poll bounds staleness.

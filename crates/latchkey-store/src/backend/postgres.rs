@@ -20,9 +20,9 @@ use crate::{db_err, Store};
 pub(crate) fn search(folded: &str) -> TextSearch {
     let n = folded.chars().count();
     if n >= 4 {
-        return TextSearch::Grams {
+        return TextSearch::Grams(GramLookup {
             grams: gram_cover(folded),
-        };
+        });
     }
     if n == 3 {
         return TextSearch::Like { indexed_by: None };
@@ -36,9 +36,45 @@ pub(crate) fn search(folded: &str) -> TextSearch {
     }
 }
 
-/// The grams index's buckets: a user's 4-grams are tagged with `id >> GRAM_BUCKET_SHIFT`
-/// (65,536 ids a bucket; the same shift is written in migration 0017's function).
-pub(crate) const GRAM_BUCKET_SHIFT: u32 = 16;
+/// A term's lookup in the bucketed grams index (migration 0017): a user's 4-grams are tagged
+/// with its bucket of ids, `id >> BUCKET_SHIFT` (65,536 ids; the same shift is written in the
+/// migration's function), so a lookup can read a window of buckets at a time.
+pub(crate) struct GramLookup {
+    grams: Vec<String>,
+}
+
+impl GramLookup {
+    const BUCKET_SHIFT: u32 = 16;
+
+    /// The bucket that holds `id`.
+    pub(crate) fn bucket(id: i64) -> i64 {
+        id >> Self::BUCKET_SHIFT
+    }
+
+    /// The first id of bucket `b`.
+    pub(crate) fn bucket_start(b: i64) -> i64 {
+        b << Self::BUCKET_SHIFT
+    }
+
+    /// ` AND …`: the user is in a bucket from `lo` to `hi` and has every one of the grams
+    /// (each a GIN lookup of the gram in those buckets: one posting list per bucket, so a
+    /// window of one bucket reads a sixteenth of a common gram's list at 1M users).
+    pub(crate) fn window(&self, lo: i64, hi: i64) -> Sql {
+        let mut cond = Sql::new();
+        for gram in &self.grams {
+            cond.push(
+                " AND latchkey_grams(u.id, u.search_text) && ARRAY(SELECT CAST(b AS TEXT) || ':' || CAST(",
+            );
+            cond.bind_text(gram.clone());
+            cond.push(" AS TEXT) FROM generate_series(CAST(");
+            cond.bind_int(lo);
+            cond.push(" AS BIGINT), CAST(");
+            cond.bind_int(hi);
+            cond.push(" AS BIGINT)) AS b)");
+        }
+        cond
+    }
+}
 
 /// Which of a term's 4-character substrings are looked up: every fourth and the last (so each
 /// of its characters is in one), at most four (the first, the last and two between). A user
@@ -58,25 +94,6 @@ fn gram_cover(folded: &str) -> Vec<String> {
         .into_iter()
         .map(|i| chars[i..i + 4].iter().collect())
         .collect()
-}
-
-/// ` AND …`: the user is in a bucket from `lo` to `hi` and has every one of `grams` (each a
-/// GIN lookup of the gram in those buckets: one posting list per bucket, so a window of one
-/// bucket reads a sixteenth of a common gram's list at 1M users).
-pub(crate) fn grams_cond(grams: &[String], lo: i64, hi: i64) -> Sql {
-    let mut cond = Sql::new();
-    for gram in grams {
-        cond.push(
-            " AND latchkey_grams(u.id, u.search_text) && ARRAY(SELECT CAST(b AS TEXT) || ':' || CAST(",
-        );
-        cond.bind_text(gram.clone());
-        cond.push(" AS TEXT) FROM generate_series(CAST(");
-        cond.bind_int(lo);
-        cond.push(" AS BIGINT), CAST(");
-        cond.bind_int(hi);
-        cond.push(" AS BIGINT)) AS b)");
-    }
-    cond
 }
 
 /// The channel instances LISTEN on for invalidations.
