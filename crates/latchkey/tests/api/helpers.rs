@@ -361,6 +361,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The ids of a list answer's `items`, in order.
+    pub fn item_ids(&self) -> Vec<i64> {
+        self.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|u| u["id"].as_i64().expect("id"))
+            .collect()
+    }
+
     pub fn content_type(&self) -> &str {
         self.headers
             .get("content-type")
@@ -588,6 +598,33 @@ impl TestApp {
             "UPDATE sessions SET created_at = created_at - 600000 WHERE user_id = {id}"
         ))
         .await;
+    }
+
+    /// Inserts users straight into the table (no password, active), as `(id, username,
+    /// search text)` in the order given, which is the table's physical order; then moves
+    /// PostgreSQL's id sequence past them.
+    pub async fn seed_users(&self, users: &[(i64, String, String)]) {
+        let rows: Vec<String> = users
+            .iter()
+            .map(|(i, name, text)| {
+                format!(
+                    "({i}, 'seed-{i}', '{name}', '{name}', '{name}@example.com', \
+                     '{name}@example.com', 'x', TRUE, '{text}', {i}, {i})"
+                )
+            })
+            .collect();
+        self.sql(&format!(
+            "INSERT INTO users (id, uuid, username, username_key, email, email_key, \
+             password_hash, is_active, search_text, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        ))
+        .await;
+        if self.backend() == Backend::Postgres {
+            self.sql(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))",
+            )
+            .await;
+        }
     }
 
     pub async fn user_count(&self) -> u64 {

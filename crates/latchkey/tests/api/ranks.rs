@@ -54,27 +54,17 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 async fn seed(app: &TestApp, ids: &BTreeSet<i64>) {
-    let rows: Vec<String> = ids
+    let users: Vec<(i64, String, String)> = ids
         .iter()
         .map(|i| {
-            format!(
-                "({i}, 'seed-{i}', 'seed{i}', 'seed{i}', 'seed{i}@example.com', \
-                 'seed{i}@example.com', 'x', TRUE, 'seed{i} seed{i}@example.com', {i}, {i})"
+            (
+                *i,
+                format!("seed{i}"),
+                format!("seed{i} seed{i}@example.com"),
             )
         })
         .collect();
-    app.sql(&format!(
-        "INSERT INTO users (id, uuid, username, username_key, email, email_key, password_hash, \
-         is_active, search_text, created_at, updated_at) VALUES {}",
-        rows.join(", ")
-    ))
-    .await;
-    if app.backend() == Backend::Postgres {
-        app.sql(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))",
-        )
-        .await;
-    }
+    app.seed_users(&users).await;
 }
 
 async fn page_ids(app: &TestApp, query: &str) -> Vec<i64> {
@@ -82,12 +72,7 @@ async fn page_ids(app: &TestApp, query: &str) -> Vec<i64> {
         .call("GET", &format!("/v1/users?{query}"), Some(&app.admin), None)
         .await;
     assert_eq!(r.status, 200, "{query}: {}", r.text);
-    r.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect()
+    r.item_ids()
 }
 
 async fn run_case(app: &TestApp, case: &Case, n: usize) {

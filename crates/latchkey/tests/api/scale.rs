@@ -356,14 +356,6 @@ dual!(search_pages_by_number_and_cursor_in_both_orders, |app| {
         }
     }
     assert_eq!(ids.len(), 23);
-    let items = |r: &Reply| -> Vec<i64> {
-        r.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["id"].as_i64().unwrap())
-            .collect()
-    };
     for (sort, order) in [
         ("id", ids.clone()),
         ("-id", ids.iter().rev().copied().collect::<Vec<_>>()),
@@ -384,7 +376,7 @@ dual!(search_pages_by_number_and_cursor_in_both_orders, |app| {
                 .take(7)
                 .copied()
                 .collect();
-            assert_eq!(items(&r), want, "page {page} by {sort}");
+            assert_eq!(r.item_ids(), want, "page {page} by {sort}");
         }
         let mut seen = Vec::new();
         let mut cursor = String::new();
@@ -396,7 +388,7 @@ dual!(search_pages_by_number_and_cursor_in_both_orders, |app| {
                 )
                 .await;
             assert_eq!(r.status, 200, "{}", r.text);
-            seen.extend(items(&r));
+            seen.extend(r.item_ids());
             match r.body["next_cursor"].as_str() {
                 Some(c) => cursor = c.to_owned(),
                 None => break,
