@@ -558,6 +558,10 @@ pub enum UserCommand {
         /// At most this many users.
         #[arg(long, default_value_t = 100)]
         limit: u64,
+        /// Count every match of a filter (by default counted up to 1,000, like the API: a
+        /// term every user has costs a count of the whole directory).
+        #[arg(long)]
+        exact_total: bool,
     },
     /// Set a user's password (ends all their sessions).
     SetPassword {

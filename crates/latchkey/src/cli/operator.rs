@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::args::{AuditCommand, KeysCommand, UserCommand};
 use super::config::service;
 use super::{describe, init_logging, Fatal};
-use crate::core::model::{PageRequest, UserId, UserQuery};
+use crate::core::model::{PageRequest, UserId, UserQuery, TOTAL_BOUND};
 use crate::core::service::NewAccount;
 use crate::core::{roles, Latchkey};
 
@@ -64,11 +64,13 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
             search,
             limit,
             weak_hashes,
+            exact_total,
             ..
         } => {
             let q = UserQuery {
                 search,
                 weak_password_hash: weak_hashes.then_some(true),
+                count_at_most: (!exact_total).then_some(TOTAL_BOUND),
                 ..Default::default()
             };
             let page = admin
@@ -89,7 +91,8 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), Fatal> {
                     u.roles.join(",")
                 );
             }
-            println!("{} of {} users", page.users.len(), page.total);
+            let more = if page.more { "+" } else { "" };
+            println!("{} of {}{more} users", page.users.len(), page.total);
             Ok(())
         }
         UserCommand::SetPassword {

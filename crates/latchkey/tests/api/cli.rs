@@ -83,6 +83,14 @@ async fn operator_commands(backend: Backend) {
             out.contains("sam") && out.contains("admin") && out.contains("auditor"),
             "{out}"
         );
+        // A filter's count: up to 1,000 unless asked for exactly.
+        for extra in [None, Some("--exact-total")] {
+            let mut args = vec!["user", "list", "--search", "sam@"];
+            args.extend(extra);
+            let (ok, out, err) = latchkey(&url, &args, None);
+            assert!(ok, "{err}");
+            assert!(out.trim_end().ends_with("1 of 1 users"), "{out}");
+        }
         let (ok, _, err) = latchkey(
             &url,
             &["user", "revoke", "tia@example.com", "auditor"],
