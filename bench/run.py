@@ -268,6 +268,19 @@ def fresh_database(backend, workdir):
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
 
 
+def reused_database(backend, users):
+    """The database an earlier run seeded, if it holds exactly the seeded users and the admin
+    (a run that got further has written to it, and its figures would not compare)."""
+    if backend != "postgres":
+        raise SystemExit("bench: --reuse is for PostgreSQL (a SQLite run's file is in its work directory)")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
+    out = subprocess.run(["psql", url, "-qAt", "-c", "SELECT n FROM row_counts WHERE name = 'users'"],
+                         capture_output=True, text=True)
+    if out.returncode != 0 or out.stdout.strip() != str(users + 1):
+        raise SystemExit(f"bench: --reuse needs {PG_DB} with {users + 1} users, found {out.stdout.strip() or out.stderr.strip()!r}")
+    return url
+
+
 def login(identifier, password=PASSWORD):
     return must(
         *http("POST", lk("/v1/auth/login"), {"identifier": identifier, "password": password}),
@@ -297,14 +310,22 @@ def run(args):
         # The baseline stays up: the read test alternates with it (below).
 
         # Database: migrate, an admin, the seeded users.
-        db_url = fresh_database(backend, workdir)
-        lkp = Latchkey(db_url, workdir)
-        lkp.cli("migrate")
-        lkp.cli("user", "create", "--username", ADMIN, "--email", "admin@bench.test", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
-        t = time.perf_counter()
-        subprocess.run([SEED, "seed", db_url, str(users), PASSWORD], check=True)
-        results["seed_s"] = time.perf_counter() - t
-        log(f"seeded {users} users in {results['seed_s']:.1f} s")
+        if args.reuse is not None:
+            # PostgreSQL's database as an earlier run seeded it and stopped before writing.
+            db_url = reused_database(backend, users)
+            lkp = Latchkey(db_url, workdir)
+            lkp.cli("migrate")
+            results["seed_s"] = args.reuse
+            log(f"reusing {users} seeded users (seeded in {args.reuse:.1f} s by an earlier run)")
+        else:
+            db_url = fresh_database(backend, workdir)
+            lkp = Latchkey(db_url, workdir)
+            lkp.cli("migrate")
+            lkp.cli("user", "create", "--username", ADMIN, "--email", "admin@bench.test", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
+            t = time.perf_counter()
+            subprocess.run([SEED, "seed", db_url, str(users), PASSWORD], check=True)
+            results["seed_s"] = time.perf_counter() - t
+            log(f"seeded {users} users in {results['seed_s']:.1f} s")
         # Let the kernel write the new database out now, not during the load tests.
         os.sync()
         time.sleep(2)
@@ -755,6 +776,7 @@ def main():
     ap.add_argument("--users", type=int, help="override the number of seeded users")
     ap.add_argument("--seconds", type=int, help="override the duration of each load test")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    ap.add_argument("--reuse", type=float, metavar="SEED_S", help="PostgreSQL: measure the database an earlier run seeded (in SEED_S seconds) and left untouched")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (database, server log)")
     args = ap.parse_args()
     t = time.perf_counter()

@@ -6,6 +6,8 @@
 #   bench/run.sh --pg       # the same on PostgreSQL (BENCH_PG_ADMIN_URL, default
 #                           # postgres://postgres@127.0.0.1:5432/postgres; a database
 #                           # latchkey_bench is dropped and created)
+#   bench/run.sh --pg --users 10000000 --reuse 2231   # measure the database an earlier
+#                           # run seeded (in 2231 s) and stopped before writing to
 #
 # Installs wrk (Debian package) if missing, builds the release binaries, then runs
 # bench/run.py, which writes its table into docs/performance.md and prints the
