@@ -27,7 +27,7 @@ impl Store {
         let mut index_cond: Option<Sql> = None;
         let mut walk_cond: Option<Sql> = None;
         // `grams`: on PostgreSQL, a term of 4+ characters, found through the bucketed grams
-        // index a window of id buckets at a time (`bucket_window`).
+        // index a window of id buckets at a time (the window reads below).
         let mut grams: Option<(GramLookup, (i64, i64))> = None;
         if let Some(text) = q.search.as_deref().filter(|s| !s.is_empty()) {
             filtered = true;

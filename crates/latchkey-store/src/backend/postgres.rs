@@ -76,9 +76,9 @@ impl GramLookup {
     }
 }
 
-/// Which of a term's 4-character substrings are looked up: every fourth and the last (so each
-/// of its characters is in one), at most four (the first, the last and two between). A user
-/// with all of them is a candidate; the LIKE decides.
+/// Which of a term's 4-character substrings are looked up: every fourth and the last, so each
+/// of its characters is in one; past 16 characters, four spread over it (the first, the last
+/// and two between). A user with all of them is a candidate; the LIKE decides.
 fn gram_cover(folded: &str) -> Vec<String> {
     let chars: Vec<char> = folded.chars().collect();
     let last = chars.len().saturating_sub(4);
